@@ -1,0 +1,3 @@
+import GuestAgent
+
+print("QEMU Guest Agent \(qgaInterfaceVersion)")
