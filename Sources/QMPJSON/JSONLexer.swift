@@ -22,6 +22,21 @@ extension JSONMessageParser {
     @inline(__always)
     static func isDigit(_ b: UInt8) -> Bool { b &- 0x30 < 10 }
 
+    /// Appends bytes to the token text; short runs byte by byte (cheaper
+    /// than the generic bulk append for the typical 1-10 byte token).
+    @inline(__always)
+    mutating func appendRun(_ p: UnsafePointer<UInt8>, _ count: Int) {
+        if count <= 16 {
+            var k = 0
+            while k < count {
+                text.append(p[k])
+                k &+= 1
+            }
+        } else {
+            text.append(contentsOf: UnsafeBufferPointer(start: p, count: count))
+        }
+    }
+
     mutating func lex(_ p: UnsafePointer<UInt8>, _ n: Int) {
         var state = self.state
         let maxToken = limits.maxTokenSize
@@ -52,12 +67,51 @@ extension JSONMessageParser {
                 case UInt8(ascii: "]"): i &+= 1; structural(.rightBracket); continue
                 case UInt8(ascii: ","): i &+= 1; structural(.comma); continue
                 case UInt8(ascii: ":"): i &+= 1; structural(.colon); continue
-                case UInt8(ascii: "\""): state = .doubleQuoted
-                case UInt8(ascii: "'"): state = .singleQuoted
-                case UInt8(ascii: "0"): state = .zero
-                case UInt8(ascii: "1")...UInt8(ascii: "9"): state = .digits
+                case UInt8(ascii: "\""), UInt8(ascii: "'"):
+                    // Fast path: the whole string is in this chunk.
+                    let bodyEnd = min(n, i &+ maxToken)
+                    let stop = scanStringBody(p, from: i &+ 1, to: bodyEnd, quote: b)
+                    if stop < bodyEnd && p[stop] == b {
+                        tokenStart = text.count
+                        appendRun(p + i, stop &+ 1 &- i)
+                        i = stop &+ 1
+                        textToken(.string)
+                        continue
+                    }
+                    state = b == UInt8(ascii: "\"") ? .doubleQuoted : .singleQuoted
+                case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    // Fast path: a plain integer followed, in this chunk, by
+                    // a byte that cannot continue it.
+                    let runEnd = min(n, i &+ maxToken)
+                    var j = i &+ 1
+                    if b != UInt8(ascii: "0") {
+                        while j < runEnd && Self.isDigit(p[j]) { j &+= 1 }
+                    }
+                    if j < runEnd {
+                        let c = p[j]
+                        if !Self.isDigit(c) && c != 0x2E && c != 0x65 && c != 0x45 && c != 0xFF {
+                            tokenStart = text.count
+                            appendRun(p + i, j &- i)
+                            i = j
+                            textToken(.integer)
+                            continue
+                        }
+                    }
+                    state = b == UInt8(ascii: "0") ? .zero : .digits
                 case UInt8(ascii: "-"): state = .sign
-                case UInt8(ascii: "a")...UInt8(ascii: "z"): state = .keyword
+                case UInt8(ascii: "a")...UInt8(ascii: "z"):
+                    // Fast path: the whole keyword is in this chunk.
+                    let runEnd = min(n, i &+ maxToken)
+                    var j = i &+ 1
+                    while j < runEnd && p[j] &- 0x61 < 26 { j &+= 1 }
+                    if j < runEnd && p[j] != 0xFF {
+                        tokenStart = text.count
+                        appendRun(p + i, j &- i)
+                        i = j
+                        textToken(.keyword)
+                        continue
+                    }
+                    state = .keyword
                 default:
                     tokenStart = text.count
                     i &+= 1
@@ -81,7 +135,7 @@ extension JSONMessageParser {
                 let runEnd = min(n, i &+ room)
                 let stop = scanStringBody(p, from: i, to: runEnd, quote: quote)
                 if stop > i {
-                    text.append(contentsOf: UnsafeBufferPointer(start: p + i, count: stop &- i))
+                    appendRun(p + i, stop &- i)
                     i = stop
                 }
                 if stop < runEnd {
@@ -123,7 +177,7 @@ extension JSONMessageParser {
                 var j = i
                 while j < runEnd && p[j] &- 0x61 < 26 { j &+= 1 }
                 if j > i {
-                    text.append(contentsOf: UnsafeBufferPointer(start: p + i, count: j &- i))
+                    appendRun(p + i, j &- i)
                     i = j
                 }
                 if j < runEnd {
@@ -141,7 +195,7 @@ extension JSONMessageParser {
                 var j = i
                 while j < runEnd && Self.isDigit(p[j]) { j &+= 1 }
                 if j > i {
-                    text.append(contentsOf: UnsafeBufferPointer(start: p + i, count: j &- i))
+                    appendRun(p + i, j &- i)
                     i = j
                 }
                 if j < runEnd {
@@ -206,5 +260,6 @@ extension JSONMessageParser {
             }
         }
         self.state = state
+        compactQueue(inToken: state != .start && state != .recovery)
     }
 }

@@ -74,6 +74,9 @@ public struct JSONMessageParser: Sendable {
     /// Text of the queued tokens, followed by the partial token being lexed.
     var text: [UInt8] = []
     var tokens: [QueuedToken] = []
+    /// Index in `tokens` of the current message's first token (tokens before
+    /// it belong to finished messages and are dropped at the end of a chunk).
+    var messageStart = 0
     /// Sum of the queued tokens' text lengths (structural tokens count 1).
     var queuedSize = 0
     var braces = 0
@@ -81,6 +84,8 @@ public struct JSONMessageParser: Sendable {
 
     /// Results of the current `feed` call.
     var outputs: [JSONParserOutput] = []
+    /// The parser's working storage, kept between messages.
+    var parseScratch = ParseScratch()
 
     public init() {
         self.init(limits: .qemu)
@@ -99,6 +104,10 @@ public struct JSONMessageParser: Sendable {
         }
         var result: [JSONParserOutput] = []
         swap(&result, &outputs)
+        if result.count > 4 {
+            // Busy stream: start the next batch with room for as many.
+            outputs.reserveCapacity(result.count)
+        }
         return result
     }
 

@@ -39,34 +39,66 @@ func memcmpBytes(_ x: UnsafePointer<UInt8>, _ y: UnsafePointer<UInt8>, _ n: Int)
     return true
 }
 
-private struct Frame {
+struct ParseFrame {
     enum Role { case arrayElement, objectKey, objectValue }
     var role: Role
-    var elements: [JSONValue] = []
-    var object = JSONObject()
+    /// Where this container's elements / members start on the scratch stacks.
+    var start: Int
     var pendingKey = ""
     /// Built once an object gets big, so duplicate detection stays O(n).
     var keySet: Set<ByteKey>? = nil
+}
 
-    /// Whether `key` is already a member.
-    mutating func hasKey(_ key: String) -> Bool {
-        let members = object.members
-        if keySet == nil {
-            if members.count < 16 {
-                for member in members where sameBytes(member.key, key) { return true }
+/// The parser's working storage, kept between messages so that parsing a
+/// message allocates little more than the values it returns: elements and
+/// members are collected on two flat stacks and each container is created
+/// in one allocation of its exact size when it closes.
+struct ParseScratch {
+    var frames: [ParseFrame] = []
+    var values: [JSONValue] = []
+    var members: [JSONObject.Member] = []
+
+    mutating func clear() {
+        if frames.capacity > 256 { frames = [] } else { frames.removeAll(keepingCapacity: true) }
+        if values.capacity > 4096 { values = [] } else { values.removeAll(keepingCapacity: true) }
+        if members.capacity > 4096 { members = [] } else { members.removeAll(keepingCapacity: true) }
+    }
+
+    /// Whether the object of the top frame already has `key`.
+    mutating func topObjectHasKey(_ key: String) -> Bool {
+        let top = frames.count &- 1
+        let start = frames[top].start
+        let count = members.count &- start
+        if frames[top].keySet == nil {
+            if count < 16 {
+                var i = start
+                while i < members.count {
+                    if sameBytes(members[i].key, key) { return true }
+                    i &+= 1
+                }
                 return false
             }
-            var set = Set<ByteKey>(minimumCapacity: members.count * 2)
-            for member in members { set.insert(ByteKey(string: member.key)) }
-            keySet = set
+            var set = Set<ByteKey>(minimumCapacity: count * 2)
+            for member in members[start...] { set.insert(ByteKey(string: member.key)) }
+            frames[top].keySet = set
         }
-        return keySet!.contains(ByteKey(string: key))
+        return frames[top].keySet!.contains(ByteKey(string: key))
     }
+}
 
-    mutating func add(_ key: String, _ value: JSONValue) {
-        keySet?.insert(ByteKey(string: key))
-        object.appendUnchecked(key: key, value: value)
+/// A new array holding a copy of `array[start...]`, in storage of its own
+/// (`Array(slice)` may share the scratch buffer, which would then be copied
+/// when the scratch stack shrinks).
+@inline(__always)
+func exactCopy<T>(_ array: [T], from start: Int) -> [T] {
+    let n = array.count &- start
+    if n == 0 { return [] }
+    var copy: [T] = []
+    copy.reserveCapacity(n)
+    array.withUnsafeBufferPointer { source in
+        copy.append(contentsOf: UnsafeBufferPointer(rebasing: source[start...]))
     }
+    return copy
 }
 
 struct TokenParser {
@@ -93,11 +125,21 @@ struct TokenParser {
         return .error(ModifiedUTF8.decodeLossy(message))
     }
 
-    mutating func parse() -> JSONParserOutput {
+    /// `scratch` is empty on entry and on return; the caller keeps it
+    /// between messages so that its storage is reused.
+    mutating func parse(scratch: inout ParseScratch) -> JSONParserOutput {
+        let result = parseValue(&scratch)
+        if !scratch.frames.isEmpty || !scratch.values.isEmpty || !scratch.members.isEmpty
+            || scratch.values.capacity > 4096 || scratch.members.capacity > 4096 {
+            scratch.clear()
+        }
+        return result
+    }
+
+    private mutating func parseValue(_ scratch: inout ParseScratch) -> JSONParserOutput {
         let count = tokens.count
         var index = 0
-        var stack: [Frame] = []
-        var value: JSONValue
+                var value: JSONValue
 
         while true {
             // A value is required at `index`.
@@ -112,7 +154,8 @@ struct TokenParser {
                     index &+= 1
                     value = isObject ? .object(JSONObject()) : .array([])
                 } else {
-                    stack.append(Frame(role: isObject ? .objectKey : .arrayElement))
+                    scratch.frames.append(ParseFrame(role: isObject ? .objectKey : .arrayElement,
+                                                     start: isObject ? scratch.members.count : scratch.values.count))
                     continue
                 }
             case .string:
@@ -146,18 +189,20 @@ struct TokenParser {
             // A value is complete: give it to the innermost open container,
             // closing containers as long as their closers follow.
             while true {
-                guard !stack.isEmpty else {
+                guard !scratch.frames.isEmpty else {
                     return .value(value)
                 }
-                let top = stack.count &- 1
-                switch stack[top].role {
+                let top = scratch.frames.count &- 1
+                switch scratch.frames[top].role {
                 case .arrayElement:
-                    stack[top].elements.append(value)
+                    scratch.values.append(value)
                     guard index < count else { return failure("premature EOI") }
                     let separator = tokens[index].kind
                     index &+= 1
                     if separator == .rightBracket {
-                        value = .array(stack.removeLast().elements)
+                        let start = scratch.frames.removeLast().start
+                        value = .array(exactCopy(scratch.values, from: start))
+                        scratch.values.removeSubrange(start...)
                         continue
                     }
                     guard separator == .comma else { return failure("expected separator in list") }
@@ -168,21 +213,26 @@ struct TokenParser {
                     guard index < count else { return failure("premature EOI") }
                     guard tokens[index].kind == .colon else { return failure("missing : in object pair") }
                     index &+= 1
-                    stack[top].pendingKey = key
-                    stack[top].role = .objectValue
+                    scratch.frames[top].pendingKey = key
+                    scratch.frames[top].role = .objectValue
                 case .objectValue:
-                    let key = stack[top].pendingKey
-                    if stack[top].hasKey(key) { return failure("duplicate key") }
-                    stack[top].add(key, value)
+                    let key = scratch.frames[top].pendingKey
+                    if scratch.members.count > scratch.frames[top].start {
+                        if scratch.topObjectHasKey(key) { return failure("duplicate key") }
+                        scratch.frames[top].keySet?.insert(ByteKey(string: key))
+                    }
+                    scratch.members.append(JSONObject.Member(key: key, value: value))
                     guard index < count else { return failure("premature EOI") }
                     let separator = tokens[index].kind
                     index &+= 1
                     if separator == .rightBrace {
-                        value = .object(stack.removeLast().object)
+                        let start = scratch.frames.removeLast().start
+                        value = .object(JSONObject(uniqueMembers: exactCopy(scratch.members, from: start)))
+                        scratch.members.removeSubrange(start...)
                         continue
                     }
                     guard separator == .comma else { return failure("expected separator in dict") }
-                    stack[top].role = .objectKey
+                    scratch.frames[top].role = .objectKey
                 }
                 break
             }

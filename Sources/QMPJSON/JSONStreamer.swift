@@ -9,22 +9,38 @@ let parseErrorPrefix = Array("JSON parse error, ".utf8)
 
 extension JSONMessageParser {
     /// Drops the message under construction, including the partial token.
+    ///
+    /// To keep the per-message cost low, the token queue and its text are
+    /// not cleared here but at the end of the chunk (`compactQueue`); the
+    /// next message's tokens simply start after the old ones. Big leftovers
+    /// are released at once.
     mutating func discardMessage() {
-        // Keep small buffers for the next message, give big ones back.
-        if text.capacity <= 1 << 20 {
-            text.removeAll(keepingCapacity: true)
-        } else {
-            text = []
-        }
-        if tokens.capacity <= 1 << 16 {
-            tokens.removeAll(keepingCapacity: true)
-        } else {
-            tokens = []
-        }
-        tokenStart = 0
         queuedSize = 0
         braces = 0
         brackets = 0
+        if text.count > 1 << 16 || tokens.count > 1 << 12 {
+            if text.capacity > 1 << 20 { text = [] } else { text.removeAll(keepingCapacity: true) }
+            if tokens.capacity > 1 << 16 { tokens = [] } else { tokens.removeAll(keepingCapacity: true) }
+            tokenStart = 0
+        }
+        messageStart = tokens.count
+    }
+
+    /// At the end of a chunk: drop the text and tokens of finished messages,
+    /// keeping a partial token (moved to the front) if the lexer is in one.
+    mutating func compactQueue(inToken: Bool) {
+        guard messageStart == tokens.count else { return }
+        if !tokens.isEmpty { tokens.removeAll(keepingCapacity: true) }
+        messageStart = 0
+        if inToken {
+            if tokenStart > 0 {
+                text.removeSubrange(0..<tokenStart)
+                tokenStart = 0
+            }
+        } else if !text.isEmpty {
+            if text.capacity > 1 << 20 { text = [] } else { text.removeAll(keepingCapacity: true) }
+            tokenStart = 0
+        }
     }
 
     /// A lexical error: the partial token plus the offending byte is the
@@ -77,7 +93,7 @@ extension JSONMessageParser {
             outputs.append(.error(tokenSizeLimitText))
             return
         }
-        if tokens.count &+ 1 > limits.maxTokenCount {
+        if tokens.count &- messageStart &+ 1 > limits.maxTokenCount {
             discardMessage()
             outputs.append(.error(tokenCountLimitText))
             return
@@ -95,8 +111,9 @@ extension JSONMessageParser {
         }
         let result = text.withUnsafeBufferPointer { textBuffer in
             tokens.withUnsafeBufferPointer { tokenBuffer in
-                var parser = TokenParser(text: textBuffer, tokens: tokenBuffer)
-                return parser.parse()
+                var parser = TokenParser(text: textBuffer,
+                                         tokens: UnsafeBufferPointer(rebasing: tokenBuffer[messageStart...]))
+                return parser.parse(scratch: &parseScratch)
             }
         }
         discardMessage()

@@ -59,6 +59,11 @@ public struct JSONObject: Equatable, Sendable {
         }
     }
 
+    /// Members the caller knows to have unique keys (the parser).
+    init(uniqueMembers: [Member]) {
+        members = uniqueMembers
+    }
+
     /// Appends a member whose key the caller knows to be new (the parser
     /// checks duplicates itself, in bulk).
     public mutating func appendUnchecked(key: String, value: JSONValue) {

@@ -41,8 +41,9 @@ func decodeStringToken(_ token: UnsafeBufferPointer<UInt8>) -> StringDecodeResul
     let start = 1
     // Fast path: nothing but plain ASCII.
     if scanPlainASCII(p, from: start, to: end) == end {
-        return .success(String(decoding: UnsafeBufferPointer(start: p + start, count: end &- start),
-                               as: UTF8.self))
+        let body = UnsafeBufferPointer(start: p + start, count: end &- start)
+        if let word = commonWord(body) { return .success(word) }
+        return .success(String(decoding: body, as: UTF8.self))
     }
     var failure: [UInt8]? = nil
     // The decoded text is never longer than the body.
@@ -120,4 +121,26 @@ func decodeStringToken(_ token: UnsafeBufferPointer<UInt8>) -> StringDecodeResul
     }
     if let failure { return .failure(failure) }
     return .success(result)
+}
+
+/// Words that occur in nearly every request; returning the literal spares
+/// creating (and later destroying) a new String for each.
+private let commonWords: [(bytes: [UInt8], string: String)] = [
+    "execute", "arguments", "id", "guest-ping", "guest-sync", "guest-sync-delimited",
+    "guest-info", "guest-get-osinfo", "guest-get-time", "guest-exec", "guest-exec-status",
+    "pid", "path", "arg", "capture-output", "handle", "count", "buf-b64", "mode",
+    "guest-file-open", "guest-file-read", "guest-file-write", "guest-file-close",
+].map { (Array($0.utf8), $0) }
+
+@inline(__always)
+private func commonWord(_ body: UnsafeBufferPointer<UInt8>) -> String? {
+    let n = body.count
+    guard n >= 2 && n <= 20 else { return nil }
+    let first = body[0]
+    for entry in commonWords where entry.bytes.count == n && entry.bytes[0] == first {
+        if entry.bytes.withUnsafeBufferPointer({ memcmpBytes($0.baseAddress!, body.baseAddress!, n) }) {
+            return entry.string
+        }
+    }
+    return nil
 }
