@@ -39,6 +39,22 @@ import QMPJSON
         #expect(JSONObject.qdictBucket(of: "a somewhat longer key than usual") == bucket(Array("a somewhat longer key than usual".utf8)))
     }
 
+    @Test func keyWithNulOrdersAsObserved() {
+        // observed-7.2: {"a\u0000b":1,"id":2,"exited":3} prints a\u0000b, exited, id.
+        let out = parseAll(#"{"a\u0000b":1,"id":2,"exited":3}"#)
+        guard case .value(let v)? = out.first else { Issue.record("no value"); return }
+        #expect(String(decoding: JSONWriter.encode(v), as: UTF8.self) == #"{"a\u0000b": 1, "exited": 3, "id": 2}"#)
+    }
+
+    @Test func subscriptComparesKeysByteForByte() {
+        var object = JSONObject()
+        object["\u{E9}"] = .int(1)
+        object["e\u{301}"] = .int(2)
+        #expect(object.count == 2)
+        #expect(object["\u{E9}"] == .int(1))
+        #expect(object["e\u{301}"] == .int(2))
+    }
+
     @Test func roundTripOrderExample() {
         let out = parseAll(#"{"c":3,"return":4,"b":1,"zz":5,"a":2}"#)
         guard case .value(let v)? = out.first else { Issue.record("no value"); return }
