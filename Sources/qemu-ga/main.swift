@@ -1,3 +1,4 @@
 import GuestAgent
+import Glibc
 
-print("QEMU Guest Agent \(qgaInterfaceVersion)")
+exit(GuestAgentDaemon.main(arguments: CommandLine.arguments))

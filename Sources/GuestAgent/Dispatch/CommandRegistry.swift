@@ -1,0 +1,38 @@
+/// Every command the agent knows, in QEMU's schema order: `-b help` lists
+/// them in this order and `guest-info` in the reverse, as qemu-ga does.
+/// Adding a command is one line here.
+let registeredCommands: [any GuestAgentCommand.Type] = [
+    GuestSyncDelimited.self,
+    GuestSync.self,
+    GuestPing.self,
+    GuestInfo.self,
+]
+
+/// The registered commands and which of them are enabled right now.
+public final class CommandRegistry {
+    public let entries: [CommandEntry]
+    private let indexByName: [String: Int]
+    private var disabled = Set<String>()
+
+    init(_ commands: [any GuestAgentCommand.Type] = registeredCommands) {
+        entries = commands.map { CommandEntry($0) }
+        indexByName = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.name, $0) })
+    }
+
+    public func entry(named name: String) -> CommandEntry? {
+        indexByName[name].map { entries[$0] }
+    }
+
+    public func isEnabled(_ name: String) -> Bool { !disabled.contains(name) }
+
+    /// Recomputes which commands are enabled, with the newest qemu-ga's single
+    /// rule: allowed unless an allow-list omits it or the block-list names it;
+    /// while frozen, only the freeze-safe commands.
+    func applyFilters(blocked: Set<String>, allowed: Set<String>?, frozen: Bool) {
+        disabled = Set(entries.lazy.filter { entry in
+            if frozen && !entry.allowedWhileFrozen { return true }
+            if let allowed, !allowed.contains(entry.name) { return true }
+            return blocked.contains(entry.name)
+        }.map(\.name))
+    }
+}

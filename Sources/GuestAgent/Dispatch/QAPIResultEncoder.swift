@@ -1,0 +1,175 @@
+import QMPJSON
+
+/// Turns a command's Encodable result into a JSON value. Members keep the
+/// order the result type encodes them in (its declaration order), which is the
+/// order QEMU inserts them in; the writer derives QEMU's printed order from it.
+/// Optional members that are nil are left out, as QAPI leaves out absent ones.
+enum QAPIResultEncoder {
+    static func encode<T: Encodable>(_ value: T) -> JSONValue {
+        if let json = value as? JSONValue { return json }
+        let encoder = ResultValueEncoder()
+        do {
+            try value.encode(to: encoder)
+        } catch {
+            // Our result types only throw through Encodable's signature.
+            preconditionFailure("result encoding failed: \(error)")
+        }
+        return encoder.storage.value
+    }
+}
+
+/// A tree under construction; containers hand out references into it so that
+/// nested containers can keep filling their part after they were created.
+private final class EncodedNode {
+    enum Kind {
+        case unset
+        case single(JSONValue)
+        case object([(String, EncodedNode)])
+        case array([EncodedNode])
+    }
+
+    var kind: Kind = .unset
+
+    var value: JSONValue {
+        switch kind {
+        case .unset: return .object(JSONObject())
+        case .single(let value): return value
+        case .object(let members):
+            var object = JSONObject()
+            for (key, node) in members { object[key] = node.value }
+            return .object(object)
+        case .array(let nodes): return .array(nodes.map(\.value))
+        }
+    }
+
+    func member(_ key: String) -> EncodedNode {
+        let node = EncodedNode()
+        if case .object(var members) = kind {
+            kind = .unset  // keep the array uniquely referenced while appending
+            members.append((key, node))
+            kind = .object(members)
+        } else {
+            kind = .object([(key, node)])
+        }
+        return node
+    }
+
+    func element() -> EncodedNode {
+        let node = EncodedNode()
+        if case .array(var nodes) = kind {
+            kind = .unset
+            nodes.append(node)
+            kind = .array(nodes)
+        } else {
+            kind = .array([node])
+        }
+        return node
+    }
+
+    func makeObject() { if case .object = kind {} else { kind = .object([]) } }
+    func makeArray() { if case .array = kind {} else { kind = .array([]) } }
+}
+
+private struct ResultKey: CodingKey {
+    var stringValue: String
+    var intValue: Int?
+    init(stringValue: String) { self.stringValue = stringValue }
+    init(intValue: Int) {
+        self.stringValue = "\(intValue)"
+        self.intValue = intValue
+    }
+}
+
+private func jsonValue<T: Encodable>(of value: T) throws -> JSONValue {
+    switch value {
+    case let json as JSONValue: return json
+    case let int as Int: return .int(Int64(int))
+    case let int as Int64: return .int(int)
+    case let int as Int32: return .int(Int64(int))
+    case let int as UInt64: return int <= UInt64(Int64.max) ? .int(Int64(int)) : .uint(int)
+    case let int as UInt32: return .int(Int64(int))
+    case let int as UInt16: return .int(Int64(int))
+    case let double as Double: return .double(double)
+    case let bool as Bool: return .bool(bool)
+    case let string as String: return .string(string)
+    default:
+        let encoder = ResultValueEncoder()
+        try value.encode(to: encoder)
+        return encoder.storage.value
+    }
+}
+
+private final class ResultValueEncoder: Encoder {
+    let storage: EncodedNode
+    init(storage: EncodedNode = EncodedNode()) { self.storage = storage }
+
+    var codingPath: [any CodingKey] { [] }
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+        storage.makeObject()
+        return KeyedEncodingContainer(ResultKeyedContainer<Key>(node: storage))
+    }
+
+    func unkeyedContainer() -> any UnkeyedEncodingContainer {
+        storage.makeArray()
+        return ResultUnkeyedContainer(node: storage)
+    }
+
+    func singleValueContainer() -> any SingleValueEncodingContainer {
+        ResultSingleValueContainer(node: storage)
+    }
+}
+
+private struct ResultKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
+    let node: EncodedNode
+    var codingPath: [any CodingKey] { [] }
+
+    func encodeNil(forKey key: Key) { node.member(key.stringValue).kind = .single(.null) }
+    func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
+        node.member(key.stringValue).kind = .single(try jsonValue(of: value))
+    }
+    func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
+        let child = node.member(key.stringValue)
+        child.makeObject()
+        return KeyedEncodingContainer(ResultKeyedContainer<NestedKey>(node: child))
+    }
+    func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
+        let child = node.member(key.stringValue)
+        child.makeArray()
+        return ResultUnkeyedContainer(node: child)
+    }
+    func superEncoder() -> any Encoder { ResultValueEncoder(storage: node.member("super")) }
+    func superEncoder(forKey key: Key) -> any Encoder { ResultValueEncoder(storage: node.member(key.stringValue)) }
+}
+
+private struct ResultUnkeyedContainer: UnkeyedEncodingContainer {
+    let node: EncodedNode
+    var codingPath: [any CodingKey] { [] }
+    var count: Int {
+        if case .array(let nodes) = node.kind { return nodes.count }
+        return 0
+    }
+
+    func encodeNil() { node.element().kind = .single(.null) }
+    func encode<T: Encodable>(_ value: T) throws { node.element().kind = .single(try jsonValue(of: value)) }
+    func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+        let child = node.element()
+        child.makeObject()
+        return KeyedEncodingContainer(ResultKeyedContainer<NestedKey>(node: child))
+    }
+    func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
+        let child = node.element()
+        child.makeArray()
+        return ResultUnkeyedContainer(node: child)
+    }
+    func superEncoder() -> any Encoder { ResultValueEncoder(storage: node.element()) }
+}
+
+private struct ResultSingleValueContainer: SingleValueEncodingContainer {
+    let node: EncodedNode
+    var codingPath: [any CodingKey] { [] }
+
+    func encodeNil() { node.kind = .single(.null) }
+    func encode<T: Encodable>(_ value: T) throws { node.kind = .single(try jsonValue(of: value)) }
+}

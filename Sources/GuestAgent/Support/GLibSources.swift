@@ -1,0 +1,103 @@
+import CGLib
+
+// Thin wrappers over GLib's event sources. Each source holds a +1 on a box
+// with the Swift handler and releases it in its destroy notify, so a handler
+// stays alive exactly as long as GLib may call it.
+
+let sourceContinue: gboolean = 1
+let sourceRemove: gboolean = 0
+
+private final class Handler<Argument> {
+    let call: (Argument) -> Bool
+    init(_ call: @escaping (Argument) -> Bool) { self.call = call }
+}
+
+private let releaseHandler: GDestroyNotify = { box in
+    Unmanaged<AnyObject>.fromOpaque(box!).release()
+}
+
+/// A GLib source we added; cancelling it twice, or after it ended by
+/// returning false, is harmless.
+final class GLibSource {
+    fileprivate(set) var id: guint = 0
+
+    var isActive: Bool { id != 0 }
+
+    func cancel() {
+        if id != 0 { g_source_remove(id) }
+        id = 0
+    }
+
+    isolated deinit { cancel() }
+
+    /// Calls `handler` whenever `condition` holds on `channel`, until the
+    /// handler returns false or the source is cancelled.
+    static func watch(
+        _ channel: UnsafeMutablePointer<GIOChannel>, _ condition: GIOCondition,
+        _ handler: @escaping (GIOCondition) -> Bool
+    ) -> GLibSource {
+        let source = GLibSource()
+        let box = Handler<GIOCondition> { [weak source] condition in
+            let keep = handler(condition)
+            if !keep { source?.id = 0 }
+            return keep
+        }
+        source.id = g_io_add_watch_full(
+            channel, G_PRIORITY_DEFAULT, condition,
+            { _, condition, box in
+                Unmanaged<Handler<GIOCondition>>.fromOpaque(box!).takeUnretainedValue().call(condition)
+                    ? sourceContinue : sourceRemove
+            },
+            Unmanaged.passRetained(box).toOpaque(), releaseHandler)
+        return source
+    }
+
+    /// Calls `handler` every `milliseconds` until it returns false.
+    static func timeout(milliseconds: UInt32, _ handler: @escaping () -> Bool) -> GLibSource {
+        let source = GLibSource()
+        let box = Handler<Void> { [weak source] in
+            let keep = handler()
+            if !keep { source?.id = 0 }
+            return keep
+        }
+        source.id = g_timeout_add_full(
+            G_PRIORITY_DEFAULT, milliseconds,
+            { box in
+                Unmanaged<Handler<Void>>.fromOpaque(box!).takeUnretainedValue().call(()) ? sourceContinue : sourceRemove
+            },
+            Unmanaged.passRetained(box).toOpaque(), releaseHandler)
+        return source
+    }
+
+    /// Calls `handler` on each delivery of `signal` (one of those
+    /// `g_unix_signal_add` supports). The source stays: returning false from
+    /// a signal source would restore the default disposition.
+    static func unixSignal(_ signal: Int32, _ handler: @escaping () -> Void) -> GLibSource {
+        let source = GLibSource()
+        let box = Handler<Void> { handler(); return true }
+        source.id = g_unix_signal_add_full(
+            G_PRIORITY_DEFAULT, signal,
+            { box in
+                _ = Unmanaged<Handler<Void>>.fromOpaque(box!).takeUnretainedValue().call(())
+                return sourceContinue
+            },
+            Unmanaged.passRetained(box).toOpaque(), releaseHandler)
+        return source
+    }
+}
+
+/// Combines GLib condition flags, which Swift imports as plain structs.
+func ioCondition(_ flags: GIOCondition...) -> GIOCondition {
+    GIOCondition(rawValue: flags.reduce(0) { $0 | $1.rawValue })
+}
+
+extension GIOCondition {
+    func contains(_ flag: GIOCondition) -> Bool { rawValue & flag.rawValue != 0 }
+}
+
+/// Takes the message out of a GError and frees it.
+func takeErrorMessage(_ error: inout UnsafeMutablePointer<GError>?) -> String {
+    defer { g_clear_error(&error) }
+    guard let error, let message = error.pointee.message else { return "unknown error" }
+    return String(cString: message)
+}
