@@ -6,10 +6,24 @@
 #include <getopt.h>
 #include <syslog.h>
 #include <sys/socket.h>
+#include <sys/ioctl.h>
+#include <linux/vm_sockets.h>
 
 /* glibc declares these only under _GNU_SOURCE, which the Swift Glibc module
    is not built with. */
 extern int accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
+/* Pseudo-terminals, for the serial-port tests (_XOPEN_SOURCE). */
+extern int posix_openpt(int flags);
+extern int grantpt(int fd);
+extern int unlockpt(int fd);
+extern int ptsname_r(int fd, char *buffer, size_t length);
+
+/* ioctl is variadic, which Swift cannot call; these are the argument shapes
+   the agent and its tests use. */
+static inline int cglib_ioctl_none(int fd, unsigned long request) { return ioctl(fd, request); }
+static inline int cglib_ioctl_pointer(int fd, unsigned long request, void *argument) {
+    return ioctl(fd, request, argument);
+}
 
 /* getopt's results live in C globals, which Swift 6 treats as unsafe shared
    state; the agent reads them only on the main thread, through these. */
