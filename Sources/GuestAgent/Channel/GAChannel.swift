@@ -109,6 +109,8 @@ final class GAChannel {
     var isListening: Bool { listener != nil }
     /// The channel failed and a re-open is scheduled.
     var isWaitingToRetry: Bool { retryTimer?.isActive == true }
+    /// Replies wait for the host to take them (input is paused meanwhile).
+    var hasPendingOutput: Bool { connection?.hasPendingOutput == true }
     /// The listening socket, or the open serial port.
     var descriptor: Int32? { listener?.descriptor ?? connection?.descriptor }
 
@@ -258,7 +260,7 @@ final class GAChannel {
         }
         guard let path else { return }
         do {
-            attachDevice(try SerialPort.openISA(path: path))
+            attachDevice(try SerialPort.openISA(path: path, discardingInput: false))
         } catch {
             log.critical(error.description)
             channelFailed()

@@ -12,8 +12,9 @@ enum SerialPort {
 
     /// The isa-serial port: `O_RDWR|O_NOCTTY|O_NONBLOCK|O_CLOEXEC`, then raw
     /// 8-bit input at 38400 baud with pending input discarded, exactly as
-    /// qemu-ga sets it (every return code ignored).
-    static func openISA(path: String) throws(ChannelError) -> Int32 {
+    /// qemu-ga sets it (every return code ignored). A re-open after a hang-up
+    /// (`discardingInput: false`) keeps what the host sent meanwhile.
+    static func openISA(path: String, discardingInput: Bool = true) throws(ChannelError) -> Int32 {
         let fd = try open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
         var settings = termios()
         _ = tcgetattr(fd, &settings)
@@ -26,7 +27,7 @@ enum SerialPort {
             cc[Int(VMIN)] = 1
             cc[Int(VTIME)] = 0
         }
-        _ = tcflush(fd, TCIFLUSH)
+        if discardingInput { _ = tcflush(fd, TCIFLUSH) }
         _ = tcsetattr(fd, TCSANOW, &settings)
         return fd
     }
