@@ -20,21 +20,46 @@ public enum GuestAgentDaemon {
 
         let log = GALog()
         log.verbose = options.verbose
-        guard let method = ChannelMethod(rawValue: options.method) else {
-            log.critical("unsupported channel method/type: \(options.method)")
-            log.critical("failed to create guest agent channel")
-            log.critical("failed to initialize guest agent channel")
+        // Socket activation overrides -m and -p.
+        let activation: (method: ChannelMethod, descriptor: Int32)?
+        do {
+            activation = try SocketActivation.inheritedListener()
+        } catch {
+            if case .invalidDescriptor = error {
+                writeAll(STDERR_FILENO, Array("\(error)\n".utf8))  // QEMU's error_report
+            } else {
+                glibCritical(error.description)
+            }
             return 1
         }
-        guard let path = options.path ?? defaultPath(for: method) else {
-            glibCritical("must specify a path for this channel")
-            return 1
+        let method: ChannelMethod
+        let path: String
+        if let activation {
+            method = activation.method
+            path = ""
+        } else {
+            guard let requested = ChannelMethod(rawValue: options.method) else {
+                log.critical("unsupported channel method/type: \(options.method)")
+                log.critical("failed to create guest agent channel")
+                log.critical("failed to initialize guest agent channel")
+                return 1
+            }
+            guard let requestedPath = options.path ?? defaultPath(for: requested) else {
+                glibCritical("must specify a path for this channel")
+                return 1
+            }
+            method = requested
+            path = requestedPath
         }
 
         let agent = GAState(log: log)
         log.debug("Guest agent version \(qgaInterfaceVersion) started")
         do {
-            agent.channel = try GAChannel(method: method, path: path, log: log)
+            if let activation {
+                agent.channel = try GAChannel(method: method, listeningDescriptor: activation.descriptor, log: log)
+            } else {
+                agent.channel = try GAChannel(method: method, path: path, log: log)
+            }
         } catch {
             log.critical(error.description)
             log.critical("failed to create guest agent channel")
@@ -44,6 +69,8 @@ public enum GuestAgentDaemon {
 
         let loop = g_main_loop_new(nil, 0)
         defer { g_main_loop_unref(loop) }
+        // The channel failed for good (qemu-ga exits 0 then).
+        agent.channel?.onFatalError = { g_main_loop_quit(loop) }
         let stopSignals = [SIGTERM, SIGINT].map { signal in
             GLibSource.unixSignal(signal) {
                 log.debug("received signal num \(signal), quitting")

@@ -245,8 +245,8 @@ func isReadable(_ fd: Int32) -> Bool {
 // MARK: Processes
 
 /// The reference agent, if installed.
-let referenceAgent = "/usr/sbin/qemu-ga"
-var referenceAvailable: Bool { access(referenceAgent, X_OK) == 0 }
+nonisolated let referenceAgent = "/usr/sbin/qemu-ga"
+nonisolated var referenceAvailable: Bool { access(referenceAgent, X_OK) == 0 }
 
 /// The agent built with these tests (`<scratch>/debug/qemu-ga`), found next
 /// to the test bundle.

@@ -35,8 +35,9 @@ final class GAChannel {
     let path: String?
     /// `-r`: re-open the channel every `retryInterval` after it fails.
     let retryPath: Bool
-    /// qemu-ga's `QGA_RETRY_INTERVAL`, 5 s.
-    var retryInterval: UInt32 = 5000
+    /// Milliseconds between re-open attempts: qemu-ga's `QGA_RETRY_INTERVAL`,
+    /// 5 s, unless a test asks for less.
+    let retryInterval: UInt32
     /// How long a serial port rests after its host went away before it is
     /// read again. qemu-ga sleeps 100 ms per EOF inside its read callback (10
     /// wake-ups a second, with signals and child watches blocked meanwhile);
@@ -74,11 +75,14 @@ final class GAChannel {
     /// `agent stopped unexpectedly, restarting...`,
     /// `waiting for channel path...`) and the channel retries from a GLib
     /// timeout every `retryInterval` until it opens.
-    init(method: ChannelMethod, path: String, log: GALog, retryPath: Bool = false) throws(ChannelError) {
+    init(
+        method: ChannelMethod, path: String, log: GALog, retryPath: Bool = false, retryInterval: UInt32 = 5000
+    ) throws(ChannelError) {
         self.method = method
         self.path = path
         self.log = log
         self.retryPath = retryPath
+        self.retryInterval = retryInterval
         do {
             try open()
         } catch {
@@ -100,6 +104,7 @@ final class GAChannel {
         path = nil
         self.log = log
         retryPath = false
+        retryInterval = 5000
         attachListener(ListeningSocket(descriptor: listeningDescriptor, log: log))
     }
 
