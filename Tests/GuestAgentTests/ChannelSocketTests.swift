@@ -137,6 +137,31 @@ import Testing
         _ = channel
     }
 
+    /// QEMU's unix_listen turns an empty path into a fresh
+    /// `$TMPDIR/qemu-socket-XXXXXX`.
+    @Test func unixListenWithAnEmptyPathUsesATemporarySocket() throws {
+        let scratch = ScratchDirectory()
+        defer { scratch.remove() }
+        let saved = getenv("TMPDIR").map { String(cString: $0) }
+        setenv("TMPDIR", scratch.path, 1)
+        defer {
+            if let saved { setenv("TMPDIR", saved, 1) } else { unsetenv("TMPDIR") }
+        }
+        let channel = try GAChannel(method: .unixListen, path: "", log: GALog())
+        #expect(channel.isListening)
+        let directory = try #require(opendir(scratch.path))
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasPrefix("qemu-socket-") { names.append(name) }
+        }
+        try #require(names.count == 1)
+        #expect(names[0].utf8.count == "qemu-socket-XXXXXX".utf8.count)
+        let client = try #require(unixClient(scratch.file(names[0])))
+        close(client)
+    }
+
     // MARK: vsock-listen
 
     /// Each address and the first critical qemu-ga 7.2 logs for it (those

@@ -66,6 +66,7 @@ final class ListeningSocket {
         case EMFILE, ENFILE, ENOBUFS, ENOMEM:
             log.warning("error accepting client: \(SystemError(errno: error))")
             pause = GLibSource.timeout(milliseconds: Self.shortageDelay) { [weak self] in
+                self?.pause?.cancel()
                 self?.startAccepting()
                 return false
             }
@@ -105,7 +106,8 @@ final class ListeningSocket {
             withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: pathBytes) }
 
             var status = stat()
-            if lstat(path, &status) == 0 {
+            // (The temporary file of an empty path is ours to replace.)
+            if !requested.isEmpty, lstat(path, &status) == 0 {
                 let type = status.st_mode & S_IFMT
                 // A directory makes unlink fail with qemu-ga's own text below.
                 if type != S_IFSOCK && type != S_IFDIR {
