@@ -18,7 +18,7 @@ public enum JSONValue: Equatable, Sendable {
 /// A JSON object that remembers the order its members were inserted in.
 ///
 /// QEMU keeps objects in a hash table and prints them in bucket order
-/// (see `JSONObject.qdictOrder`); the insertion order is what that order
+/// (see `JSONObject.qdictOrderedMembers`); the insertion order is what that order
 /// is derived from, so it is kept here.
 public struct JSONObject: Equatable, Sendable {
     public struct Member: Equatable, Sendable {
@@ -44,11 +44,12 @@ public struct JSONObject: Equatable, Sendable {
     public var keys: [String] { members.map(\.key) }
 
     /// Reading finds a member; writing replaces it in place or appends a new one;
-    /// writing nil removes it.
+    /// writing nil removes it. Keys are compared byte for byte (as QEMU's
+    /// `strcmp`), not by Unicode canonical equivalence.
     public subscript(key: String) -> JSONValue? {
-        get { members.first { $0.key == key }?.value }
+        get { members.first { sameBytes($0.key, key) }?.value }
         set {
-            let index = members.firstIndex { $0.key == key }
+            let index = members.firstIndex { sameBytes($0.key, key) }
             switch (index, newValue) {
             case let (index?, value?): members[index].value = value
             case let (index?, nil): members.remove(at: index)
@@ -56,6 +57,11 @@ public struct JSONObject: Equatable, Sendable {
             case (nil, nil): break
             }
         }
+    }
+
+    /// Members the caller knows to have unique keys (the parser).
+    init(uniqueMembers: [Member]) {
+        members = uniqueMembers
     }
 
     /// Appends a member whose key the caller knows to be new (the parser
