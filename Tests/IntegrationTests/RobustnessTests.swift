@@ -1,0 +1,55 @@
+import Testing
+
+/// Pipelining, byte-wise input, huge tokens, deep nesting, invalid UTF-8,
+/// garbage and connection handling, on our agent. Every test ends with the
+/// agent still running and answering guest-sync (`withAgent`).
+@Suite("Our agent: robustness")
+struct RobustnessTests {
+    @Test("Exact answer", arguments: RobustnessCases.all)
+    func exactAnswer(_ exchange: WireCase) throws {
+        try withAgent { agent in try exchange.check(on: agent) }
+    }
+
+    /// Random bytes (0xFF included), then the standard client
+    /// resynchronisation (protocol.md §7): 0xFF + guest-sync-delimited R must
+    /// be answered with `\xff{"return": R}\n`, which ends the output; every
+    /// earlier line is an error, and the only raw 0xFF is the sentinel.
+    @Test("Garbage, then 0xFF resynchronisation", arguments: 1...4)
+    func garbageThenResync(seed: Int) throws {
+        try withAgent { agent in
+            let client = try agent.connect()
+            let id = 600_000 + seed
+            let alphabet = seed.isMultiple(of: 2) ? jsonishAlphabet + [0xFF] : nil
+            try client.send(garbage(seed: UInt64(seed), count: 65_536, alphabet: alphabet))
+            try client.send(wire("«ff»" + Request.syncDelimited(id)))
+            let output = try client.receive(through: wire("«ff»" + Reply.return("\(id)")), timeout: .seconds(30))
+            #expect(output.filter { $0 == 0xFF }.count == 1, "a raw 0xFF outside the sentinel: \(render(output))")
+            let errorPrefix = wire(#"{"error": {"class": "GenericError", "desc": ""#)
+            let lines = output.split(separator: 0x0A).dropLast()
+            for line in lines where !line.starts(with: errorPrefix) {
+                Issue.record("a reply to garbage that is not an error: \(render(line))")
+            }
+            #expect(client.pending.isEmpty, "bytes after the sync reply: \(render(client.pending))")
+        }
+    }
+
+    @Test("Half-close: requests before EOF are answered, then the agent closes")
+    func halfClose() throws {
+        try withAgent { agent in
+            let transcript = try Scenarios.halfClose(agent)
+            for (index, (actual, expected)) in zip(transcript, Scenarios.halfCloseExpected).enumerated() {
+                expectBytes(actual, expected, "half-close transcript \(index)")
+            }
+        }
+    }
+
+    @Test("One client at a time; the next is served when the first leaves")
+    func oneClientAtATime() throws {
+        try withAgent { agent in
+            let transcript = try Scenarios.oneClientAtATime(agent)
+            for (index, (actual, expected)) in zip(transcript, Scenarios.oneClientAtATimeExpected).enumerated() {
+                expectBytes(actual, expected, "one-client-at-a-time transcript \(index)")
+            }
+        }
+    }
+}
