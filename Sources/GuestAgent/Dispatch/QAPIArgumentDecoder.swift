@@ -50,16 +50,6 @@ private func fullName(_ path: [PathComponent]) -> String {
     return name.isEmpty ? "null" : name
 }
 
-private struct AnyKey: CodingKey {
-    var stringValue: String
-    var intValue: Int?
-    init(stringValue: String) { self.stringValue = stringValue }
-    init(intValue: Int) {
-        self.stringValue = "\(intValue)"
-        self.intValue = intValue
-    }
-}
-
 /// The members of one object that a decoder has asked for.
 private final class VisitedMembers {
     var names = Set<String>()
@@ -79,8 +69,8 @@ private final class ArgumentValueDecoder: Decoder {
     var codingPath: [any CodingKey] {
         path.map {
             switch $0 {
-            case .member(let name): AnyKey(stringValue: name)
-            case .index(let index): AnyKey(intValue: index)
+            case .member(let name): AnyCodingKey(stringValue: name)
+            case .index(let index): AnyCodingKey(intValue: index)
             }
         }
     }
