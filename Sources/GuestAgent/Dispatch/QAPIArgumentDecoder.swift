@@ -179,11 +179,10 @@ private final class ArgumentValueDecoder: Decoder {
 /// The member QEMU reports as unexpected when several are: the first one in
 /// the iteration order of the GLib hash table the visitor keeps them in.
 private func firstUnvisitedMember(of object: JSONObject, visited: Set<String>) -> String? {
-    let unvisited = object.qdictOrderedMembers.map(\.key).filter { !visited.contains($0) }
+    let keys = object.qdictOrderedMembers.map(\.key)
+    let unvisited = keys.filter { !visited.contains($0) }
     guard unvisited.count > 1 else { return unvisited.first }
-    var table = GHashTableOrder()
-    for key in object.qdictOrderedMembers.map(\.key) { table.insert(key) }
-    return table.iterationOrder().first { !visited.contains($0) }
+    return glibHashTableOrder(inserting: keys, removing: visited).first
 }
 
 private struct ArgumentKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {

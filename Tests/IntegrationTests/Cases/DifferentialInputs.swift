@@ -34,6 +34,10 @@ enum DifferentialInputs {
         #"{"execute":"guest-sync","arguments":{"id":[]}}"#, #"{"execute":"guest-sync","arguments":{"id":{}}}"#,
         #"{"execute":"guest-sync","arguments":{"x":1,"id":1}}"#, #"{"execute":"guest-sync","id":1}"#,
         #"{"execute":"guest-sync","arguments":{"id":1,"a":1,"b":2,"c":3}}"#,
+        // several unexpected arguments: the one named follows GLib's hash table order, also past its resizes
+        #"{"execute":"guest-ping","arguments":{"u":1,"ll":1,"o":1,"n":1,"id2":1,"pp":1,"é":1,"v":1,"AA":1,"path":1,"foo":1,"k184":1}}"#,
+        #"{"execute":"guest-sync","arguments":{"id":1,"# + (0..<40).map { #""k\#($0)":1"# }.joined(separator: ",") + "}}",
+        #"{"execute":"guest-ping","arguments":{"# + (0..<90).map { #""m\#($0 * 7)":\#($0)"# }.joined(separator: ",") + "}}",
         #"{"execute":"guest-sync","arguments":{"id":1},"exec-oob":1}"#,
         #"{"execute":"guest-sync-delimited","arguments":{"id":-1},"id":{"x":[true,false,null]}}"#,
         #"{"execute":"guest-sync-delimited"}"#, #"{"execute":"guest-sync-delimited","arguments":{"id":1.5}}"#,
