@@ -52,4 +52,25 @@ struct RobustnessTests {
             }
         }
     }
+
+    /// A client that reads far slower than it writes: replies the socket
+    /// cannot take yet wait in the agent's output queue (its input paused
+    /// meanwhile) and all of them arrive, in order.
+    @Test("A slow reader gets every reply")
+    func slowReader() throws {
+        try withAgent { agent in
+            let client = try agent.connect()
+            let batches = 40, perBatch = 1000, readPerBatch = 400
+            let ping = wire(#"{"execute":"guest-ping"}"#)
+            let batch = Array((0..<perBatch).map { _ in ping }.joined())
+            var received: Bytes = []
+            for _ in 0..<batches {
+                try client.send(batch, timeout: .seconds(30))
+                received += try client.receive(lines: readPerBatch, timeout: .seconds(30))
+            }
+            received += try client.receive(lines: batches * (perBatch - readPerBatch), timeout: .seconds(30))
+            #expect(received == Array(repeating: wire(Reply.return("{}")), count: batches * perBatch).flatMap { $0 })
+            #expect(client.pending.isEmpty)
+        }
+    }
 }
