@@ -3,6 +3,7 @@
 #   make build                      release build (needs the Swift toolchain)
 #   make install [DESTDIR=/tmp/x]   install the built binary and support files
 #   make uninstall [DESTDIR=...]
+#   make check                      every test: swift test, then the packaging test
 #   make check-packaging            run Tests/packaging/test-install.sh
 #
 # "install" never builds: run "make build" first (or point BINARY at a
@@ -27,7 +28,7 @@ INSTALL       ?= install
 HOOK    = $(DESTDIR)$(SYSCONFDIR)/qemu/fsfreeze-hook
 UNIT    = $(DESTDIR)$(UNITDIR)/qemu-guest-agent.service
 
-.PHONY: all build install uninstall check-packaging
+.PHONY: all build install uninstall check check-packaging
 
 all: build
 
@@ -61,6 +62,10 @@ uninstall:
 		$(DESTDIR)$(DOCDIR)/README.fsfreeze-hook.d
 	if cmp -s config/fsfreeze-hook $(HOOK); then rm -f $(HOOK); fi
 	rmdir $(HOOK).d $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+
+check:
+	$(SWIFT) test
+	bash Tests/packaging/test-install.sh
 
 check-packaging:
 	bash Tests/packaging/test-install.sh

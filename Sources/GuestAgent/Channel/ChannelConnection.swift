@@ -127,8 +127,12 @@ final class ChannelConnection {
             count = readBuffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
         } while count < 0 && errno == EINTR
         if count > 0 {
-            log.debug("read data, count: \(count)")
-            readBuffer.withUnsafeBytes { onInput(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            readBuffer.withUnsafeBytes { buffer in
+                let data = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+                // qemu-ga prints the chunk as a C string: up to the first NUL.
+                log.debug("read data, count: \(count), data: \(String(decoding: data.prefix { $0 != 0 }, as: UTF8.self))")
+                onInput(data)
+            }
             // onInput may have paused input (a reply must wait) or closed us.
             return isOpen && isReading
         }

@@ -50,16 +50,6 @@ private func fullName(_ path: [PathComponent]) -> String {
     return name.isEmpty ? "null" : name
 }
 
-private struct AnyKey: CodingKey {
-    var stringValue: String
-    var intValue: Int?
-    init(stringValue: String) { self.stringValue = stringValue }
-    init(intValue: Int) {
-        self.stringValue = "\(intValue)"
-        self.intValue = intValue
-    }
-}
-
 /// The members of one object that a decoder has asked for.
 private final class VisitedMembers {
     var names = Set<String>()
@@ -79,8 +69,8 @@ private final class ArgumentValueDecoder: Decoder {
     var codingPath: [any CodingKey] {
         path.map {
             switch $0 {
-            case .member(let name): AnyKey(stringValue: name)
-            case .index(let index): AnyKey(intValue: index)
+            case .member(let name): AnyCodingKey(stringValue: name)
+            case .index(let index): AnyCodingKey(intValue: index)
             }
         }
     }
@@ -189,11 +179,10 @@ private final class ArgumentValueDecoder: Decoder {
 /// The member QEMU reports as unexpected when several are: the first one in
 /// the iteration order of the GLib hash table the visitor keeps them in.
 private func firstUnvisitedMember(of object: JSONObject, visited: Set<String>) -> String? {
-    let unvisited = object.qdictOrderedMembers.map(\.key).filter { !visited.contains($0) }
+    let keys = object.qdictOrderedMembers.map(\.key)
+    let unvisited = keys.filter { !visited.contains($0) }
     guard unvisited.count > 1 else { return unvisited.first }
-    var table = GHashTableOrder()
-    for key in object.qdictOrderedMembers.map(\.key) { table.insert(key) }
-    return table.iterationOrder().first { !visited.contains($0) }
+    return glibHashTableOrder(inserting: keys, removing: visited).first
 }
 
 private struct ArgumentKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {

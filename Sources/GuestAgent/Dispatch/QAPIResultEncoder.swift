@@ -70,16 +70,6 @@ private final class EncodedNode {
     func makeArray() { if case .array = kind {} else { kind = .array([]) } }
 }
 
-private struct ResultKey: CodingKey {
-    var stringValue: String
-    var intValue: Int?
-    init(stringValue: String) { self.stringValue = stringValue }
-    init(intValue: Int) {
-        self.stringValue = "\(intValue)"
-        self.intValue = intValue
-    }
-}
-
 private func jsonValue<T: Encodable>(of value: T) throws -> JSONValue {
     switch value {
     case let json as JSONValue: return json
