@@ -81,13 +81,8 @@ public enum GuestAgentDaemon {
         }
 
         let agent = GAState(config: config, log: log, persistentState: persistentState, frozen: frozen)
-        guard let method else {
-            log.critical("unsupported channel method/type: \(config.method ?? "")")
-            log.critical("failed to create guest agent channel")
-            log.critical("failed to initialize guest agent channel")
-            return 1
-        }
-        do {
+        do throws(ChannelError) {
+            guard let method else { throw ChannelError("unsupported channel method/type: \(config.method ?? "")") }
             if let activation {
                 agent.channel = try GAChannel(method: method, listeningDescriptor: activation.descriptor, log: log)
             } else {
