@@ -66,6 +66,7 @@ public enum GuestAgentDaemon {
                 try log.openFile(logFile)
             } catch {
                 log.critical("unable to open specified log file: \(error)")
+                log.critical("error initializing guest agent")
                 return 1
             }
         }

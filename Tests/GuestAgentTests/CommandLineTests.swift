@@ -163,7 +163,7 @@ private func runConfig(_ action: StartupAction, sourceLocation: SourceLocation =
         #expect(!runConfig(configure([], config: "[general]\ndaemonize=true\ndaemon=false\n")).daemonize)
     }
 
-    @Test(arguments: ["[general]\nverbose=yes\n", "garbage\n", "[general]\ndaemon=True\n", "[general]\nretry-path=2\n"])
+    @Test(arguments: ["[general]\nverbose=yes\n", "garbage\n", "[general]\ndaemon=True\n", "[general]\nretry-path=2\n", "[general]\npath=\\q\n", "[general]\npath=x\\\n"])
     func badFilesStopTheAgentEvenForVersion(text: String) {
         #expect(configure(["-V"], config: text) == .exit(status: 1, output: ""))
     }

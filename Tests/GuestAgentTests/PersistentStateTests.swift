@@ -113,3 +113,11 @@ func writeFile(_ path: String, _ text: String) {
         }
     }
 }
+
+func makeDirectories(_ path: String) throws {
+    var current = ""
+    for component in path.split(separator: "/") {
+        current += "/" + component
+        if mkdir(current, 0o755) != 0 && errno != EEXIST { throw SystemError(errno: errno) }
+    }
+}

@@ -45,8 +45,9 @@ final class ChannelConnection {
 
     private(set) var isOpen = true
 
-    /// Big enough that bulk file transfers need few wake-ups.
-    static let readSize = 64 * 1024
+    /// qemu-ga's read size.
+    static let readSize = 4096
+    static let readsPerWakeUp = 16
 
     /// Takes ownership of `descriptor` and makes it non-blocking.
     init(descriptor: Int32, log: GALog) {
@@ -121,32 +122,39 @@ final class ChannelConnection {
     }
 
     private func readAvailable(_ condition: GIOCondition) -> Bool {
-        guard isOpen else { return false }
-        var count: Int
-        repeat {
-            count = readBuffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-        } while count < 0 && errno == EINTR
-        if count > 0 {
-            readBuffer.withUnsafeBytes { buffer in
-                let data = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
-                // qemu-ga prints the chunk as a C string: up to the first NUL.
-                log.debug("read data, count: \(count), data: \(String(decoding: data.prefix { $0 != 0 }, as: UTF8.self))")
-                onInput(data)
+        // qemu-ga reads 4 KiB at a time; taking several such reads per
+        // wake-up keeps its log lines while sparing wake-ups in bulk transfers.
+        for attempt in 0..<ChannelConnection.readsPerWakeUp {
+            guard isOpen else { return false }
+            var count: Int
+            repeat {
+                count = readBuffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            } while count < 0 && errno == EINTR
+            if count > 0 {
+                readBuffer.withUnsafeBytes { buffer in
+                    let data = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+                    // qemu-ga prints the chunk as a C string: up to the first NUL.
+                    log.debug("read data, count: \(count), data: \(String(decoding: data.prefix { $0 != 0 }, as: UTF8.self))")
+                    onInput(data)
+                }
+                // onInput may have paused input (a reply must wait) or closed us.
+                guard isOpen && isReading else { return false }
+                if count < readBuffer.count { return true }
+                continue
             }
-            // onInput may have paused input (a reply must wait) or closed us.
-            return isOpen && isReading
-        }
-        if count < 0 {
-            let error = errno
-            if error == EAGAIN || error == EWOULDBLOCK {
-                // A spurious wake-up; but a hang-up that reads nothing would
-                // wake us again at once, forever.
-                if !condition.contains(ioCondition(G_IO_HUP, G_IO_ERR)) { return true }
-                return stop(.hangUp)
+            if count < 0 {
+                let error = errno
+                if error == EAGAIN || error == EWOULDBLOCK {
+                    // A spurious wake-up; but a hang-up that reads nothing would
+                    // wake us again at once, forever.
+                    if attempt > 0 || !condition.contains(ioCondition(G_IO_HUP, G_IO_ERR)) { return true }
+                    return stop(.hangUp)
+                }
+                return stop(.readFailed(error))
             }
-            return stop(.readFailed(error))
+            return stop(.hangUp)
         }
-        return stop(.hangUp)
+        return true
     }
 
     /// Ends the input watch from inside its callback and tells the owner.

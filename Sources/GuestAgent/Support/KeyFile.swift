@@ -35,10 +35,10 @@ final class KeyFile {
     func string(_ group: String, _ key: String) throws(KeyFileError) -> String? {
         guard hasKey(group, key) else { return nil }
         var error: UnsafeMutablePointer<GError>?
-        guard let value = g_key_file_get_string(keyFile, group, key, &error) else {
-            throw KeyFileError(error: &error)
-        }
+        let value = g_key_file_get_string(keyFile, group, key, &error)
         defer { g_free(value) }
+        // A bad escape sets the error but still returns a string.
+        guard error == nil, let value else { throw KeyFileError(error: &error) }
         return String(cString: value)
     }
 
