@@ -16,7 +16,8 @@ extern int accept4(int fd, struct sockaddr *address, socklen_t *length, int flag
 static inline char *cglib_optarg(void) { return optarg; }
 static inline int cglib_optind(void) { return optind; }
 static inline int cglib_optopt(void) { return optopt; }
-/* Makes the next getopt_long call start a fresh scan of argv. */
-static inline void cglib_reset_getopt(void) { optind = 0; }
+/* Makes the next getopt_long call start a fresh scan of argv, printing its
+   diagnostics or not. */
+static inline void cglib_reset_getopt(int print_errors) { optind = 0; opterr = print_errors; }
 
 #endif

@@ -5,34 +5,72 @@ import Glibc
 /// returns the process exit status.
 public enum GuestAgentDaemon {
     public static func main(arguments: [String]) -> Int32 {
-        switch AgentCommandLine.parse(arguments) {
+        let environment = ["QGA_CONF"].reduce(into: [String: String]()) { found, name in
+            found[name] = getenv(name).map { String(cString: $0) }
+        }
+        switch AgentCommandLine.configure(arguments: arguments, environment: environment) {
         case .exit(let status, let output):
             print(output, terminator: "")
             return status
-        case .run(let options):
-            return run(options)
+        case .run(let config):
+            return run(config)
         }
     }
 
-    static func run(_ options: AgentOptions) -> Int32 {
-        // A write to a vanished client must fail with EPIPE, not kill us.
-        signal(SIGPIPE, SIG_IGN)
+    /// qemu-ga's start-up, in the newest order: everything that can fail
+    /// (log file, state file, channel) is done before daemonizing, so the
+    /// exit status says whether the agent started.
+    static func run(_ configuration: GAConfig) -> Int32 {
+        var config = configuration
+        let method = ChannelMethod(rawValue: config.method ?? ChannelMethod.virtioSerial.rawValue)
+        if config.path == nil { config.path = method.flatMap(defaultPath(for:)) }
+        guard let path = config.path else {
+            GLibLog.critical("must specify a path for this channel")
+            return 1
+        }
+        if config.dumpConfig {
+            print(config.dump(), terminator: "")
+            return 0
+        }
+
+        let frozenMarker = config.stateDirectory + "/qga.state.isfrozen"
+        let frozen = access(frozenMarker, F_OK) == 0
+        if frozen {
+            GLibLog.warning("previous instance appears to have exited with frozen filesystems. deferring logging/pidfile creation and disabling non-fsfreeze-safe commands until guest-fsfreeze-thaw is issued, or filesystems are manually unfrozen and the file \(frozenMarker) is removed")
+        }
 
         let log = GALog()
-        log.verbose = options.verbose
-        guard let method = ChannelMethod(rawValue: options.method) else {
-            log.critical("unsupported channel method/type: \(options.method)")
+        log.verbose = config.verbose
+        log.becomeGLibDefaultHandler()
+        log.debug("Guest agent version \(qgaInterfaceVersion) started")
+        // While frozen nothing is logged, and the log file is opened at thaw.
+        log.isEnabled = !frozen
+        if let logFile = config.logFile, !frozen {
+            do {
+                try log.openFile(logFile)
+            } catch {
+                log.critical("unable to open specified log file: \(error)")
+                return 1
+            }
+        }
+
+        let persistentState: PersistentState
+        do {
+            persistentState = try PersistentState.load(directory: config.stateDirectory, create: !frozen)
+        } catch {
+            error.messages.forEach { log.critical($0) }
+            log.critical("failed to load persistent state")
+            log.critical("error initializing guest agent")
+            return 1
+        }
+
+        let agent = GAState(config: config, log: log, persistentState: persistentState, frozen: frozen)
+        guard let method else {
+            log.critical("unsupported channel method/type: \(config.method ?? "")")
             log.critical("failed to create guest agent channel")
             log.critical("failed to initialize guest agent channel")
             return 1
         }
-        guard let path = options.path ?? defaultPath(for: method) else {
-            glibCritical("must specify a path for this channel")
-            return 1
-        }
-
-        let agent = GAState(log: log)
-        log.debug("Guest agent version \(qgaInterfaceVersion) started")
         do {
             agent.channel = try GAChannel(method: method, path: path, log: log)
         } catch {
@@ -42,10 +80,19 @@ public enum GuestAgentDaemon {
             return 1
         }
 
+        var pidFile: PidFile?
+        if config.daemonize {
+            pidFile = Daemon.daemonize(pidFilePath: frozen ? nil : config.pidFile, log: log)
+        }
+
+        // A write to a vanished client must fail with EPIPE, not kill us.
+        signal(SIGPIPE, SIG_IGN)
         let loop = g_main_loop_new(nil, 0)
         defer { g_main_loop_unref(loop) }
         let stopSignals = [SIGTERM, SIGINT].map { signal in
             GLibSource.unixSignal(signal) {
+                // A frozen guest must be thawed by the host first.
+                guard !agent.isFrozen else { return }
                 log.debug("received signal num \(signal), quitting")
                 g_main_loop_quit(loop)
             }
@@ -55,6 +102,7 @@ public enum GuestAgentDaemon {
         stopSignals.forEach { $0.cancel() }
         agent.channel = nil
         while g_main_context_iteration(nil, 0) != 0 {}
+        pidFile?.remove()
         return 0
     }
 
@@ -63,14 +111,6 @@ public enum GuestAgentDaemon {
         case .virtioSerial: "/dev/virtio-ports/org.qemu.guest_agent.0"
         case .isaSerial: "/dev/ttyS0"
         case .unixListen, .vsockListen: nil
-        }
-    }
-
-    /// A critical message through GLib's default handler, as qemu-ga reports
-    /// errors found before its own log handler is installed.
-    static func glibCritical(_ message: String) {
-        message.withCString { text in
-            withVaList([text]) { g_logv(nil, G_LOG_LEVEL_CRITICAL, "%s", $0) }
         }
     }
 }

@@ -4,8 +4,13 @@ import QMPJSON
 /// fed by the channel, the command registry, the log, and the one-shot
 /// `delimitResponse` flag of `guest-sync-delimited`.
 public final class GAState {
+    public let config: GAConfig
     public let log: GALog
     public let commands: CommandRegistry
+    let persistentState: PersistentState?
+    /// True while the guest's filesystems are frozen: only the freeze-safe
+    /// commands run, nothing is logged, and stop signals are ignored.
+    public private(set) var isFrozen: Bool
     /// Set by `guest-sync-delimited`; `sendResponse` consumes it to put the
     /// 0xFF sentinel before the next response, which is that command's own.
     public var delimitResponse = false
@@ -18,15 +23,34 @@ public final class GAState {
         }
     }
 
-    init(log: GALog = GALog(), commands: CommandRegistry = CommandRegistry()) {
+    init(
+        config: GAConfig = GAConfig(), log: GALog = GALog(), commands: CommandRegistry = CommandRegistry(),
+        persistentState: PersistentState? = nil, frozen: Bool = false
+    ) {
+        self.config = config
         self.log = log
         self.commands = commands
-        commands.applyFilters(blocked: [], allowed: nil, frozen: false)
+        self.persistentState = persistentState
+        isFrozen = frozen
+        applyCommandFilters()
+    }
+
+    /// Enables and disables commands from the block and allow lists and the
+    /// frozen state, logging each command that ends up disabled.
+    func applyCommandFilters() {
+        commands.applyFilters(
+            blocked: Set(config.blockedRPCs),
+            allowed: config.allowedRPCs.isEmpty ? nil : Set(config.allowedRPCs),
+            frozen: isFrozen)
+        for entry in commands.entries where !commands.isEnabled(entry.name) {
+            log.debug("disabling command: \(entry.name)")
+        }
     }
 
     /// Parses bytes from the host and answers every complete request, in order.
     func handleInput(_ bytes: UnsafeRawBufferPointer) {
         for output in parser.feed(bytes) {
+            log.debug("process_event: called")
             switch output {
             case .value(let request):
                 log.debug("processing command")

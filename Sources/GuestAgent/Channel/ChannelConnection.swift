@@ -84,8 +84,12 @@ final class ChannelConnection {
         }
         switch status {
         case G_IO_STATUS_NORMAL:
-            log.debug("read data, count: \(count)")
-            readBuffer.withUnsafeBytes { onInput(UnsafeRawBufferPointer(rebasing: $0[0..<Int(count)])) }
+            readBuffer.withUnsafeBytes { buffer in
+                let data = UnsafeRawBufferPointer(rebasing: buffer[0..<Int(count)])
+                // qemu-ga prints the chunk as a C string: up to the first NUL.
+                log.debug("read data, count: \(count), data: \(String(decoding: data.prefix { $0 != 0 }, as: UTF8.self))")
+                onInput(data)
+            }
             return isOpen && inputWatch?.isActive == true
         case G_IO_STATUS_AGAIN:
             return true

@@ -96,7 +96,7 @@ extension GIOCondition {
 }
 
 /// Takes the message out of a GError and frees it.
-func takeErrorMessage(_ error: inout UnsafeMutablePointer<GError>?) -> String {
+nonisolated func takeErrorMessage(_ error: inout UnsafeMutablePointer<GError>?) -> String {
     defer { g_clear_error(&error) }
     guard let error, let message = error.pointee.message else { return "unknown error" }
     return String(cString: message)

@@ -1,10 +1,14 @@
 import CGLib
 import Glibc
+import Synchronization
 
 /// The agent's log: lines `<epoch>.<usec>: <level>: <message>` to stderr or a
 /// log file for the levels enabled, and qemu-ga's `slog` lines to syslog.
 /// Everything is suppressed while filesystems are frozen, as in qemu-ga.
-public final class GALog {
+///
+/// It is also GLib's default log handler, which GLib may call from its worker
+/// thread, so it is safe to use from any thread.
+nonisolated public final class GALog: Sendable {
     public enum Level: Int, CaseIterable, Sendable {
         case error, critical, warning, message, info, debug
 
@@ -18,33 +22,57 @@ public final class GALog {
             case .debug: "debug"
             }
         }
+
+        init(_ flags: GLogLevelFlags) {
+            let value = flags.rawValue
+            self = if value & G_LOG_LEVEL_ERROR.rawValue != 0 { .error }
+                else if value & G_LOG_LEVEL_CRITICAL.rawValue != 0 { .critical }
+                else if value & G_LOG_LEVEL_WARNING.rawValue != 0 { .warning }
+                else if value & G_LOG_LEVEL_MESSAGE.rawValue != 0 { .message }
+                else if value & G_LOG_LEVEL_INFO.rawValue != 0 { .info }
+                else { .debug }
+        }
     }
 
-    /// The levels written to the log; qemu-ga's default is error and critical,
-    /// `-v` enables all.
-    public var levels: Set<Level> = [.error, .critical]
-    /// False while frozen: nothing is written anywhere.
-    public var isEnabled = true
-    /// Where lines go: stderr until a log file is opened.
-    private var descriptor: Int32 = STDERR_FILENO
+    private struct State {
+        var verbose = false
+        var isEnabled = true
+        /// Where lines go: stderr until a log file is opened.
+        var descriptor = STDERR_FILENO
+    }
+
+    private let state = Mutex(State())
 
     public init() {}
 
+    /// All levels when true; qemu-ga's default is error and critical only.
     public var verbose: Bool {
-        get { levels.count == Level.allCases.count }
-        set { levels = newValue ? Set(Level.allCases) : [.error, .critical] }
+        get { state.withLock { $0.verbose } }
+        set { state.withLock { $0.verbose = newValue } }
     }
 
-    /// Appends to `path` from now on; qemu-ga opens it with `fopen(path, "a")`.
+    /// False while frozen: nothing is written anywhere.
+    public var isEnabled: Bool {
+        get { state.withLock { $0.isEnabled } }
+        set { state.withLock { $0.isEnabled = newValue } }
+    }
+
+    /// Appends to `path` from now on, as qemu-ga's `fopen(path, "a")`.
     public func openFile(_ path: String) throws(SystemError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o666)
         guard fd >= 0 else { throw SystemError(errno: errno) }
-        if descriptor != STDERR_FILENO { close(descriptor) }
-        descriptor = fd
+        state.withLock {
+            if $0.descriptor != STDERR_FILENO { close($0.descriptor) }
+            $0.descriptor = fd
+        }
     }
 
     public func log(_ level: Level, _ message: @autoclosure () -> String) {
-        guard isEnabled, levels.contains(level) else { return }
+        let descriptor: Int32? = state.withLock { state in
+            guard state.isEnabled, state.verbose || level == .error || level == .critical else { return nil }
+            return state.descriptor
+        }
+        guard let descriptor else { return }
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let microseconds = String(now.tv_nsec / 1000)
@@ -64,10 +92,19 @@ public final class GALog {
             withVaList([text]) { vsyslog(LOG_INFO, "info: %s", $0) }
         }
     }
+
+    /// Makes this log GLib's default handler, so GLib's own messages are
+    /// written in the same format, as qemu-ga does.
+    func becomeGLibDefaultHandler() {
+        g_log_set_default_handler({ _, flags, message, log in
+            let log = Unmanaged<GALog>.fromOpaque(log!).takeUnretainedValue()
+            log.log(GALog.Level(flags), message.map { String(cString: $0) } ?? "")
+        }, Unmanaged.passRetained(self).toOpaque())
+    }
 }
 
 /// Writes every byte to a blocking descriptor, retrying short writes.
-func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
+nonisolated func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
     bytes.withUnsafeBytes { buffer in
         var offset = 0
         while offset < buffer.count {

@@ -1,0 +1,173 @@
+import CGLib
+import Glibc
+
+/// The outcome of reading the configuration and the command line.
+public enum StartupAction: Equatable, Sendable {
+    case run(GAConfig)
+    /// Print `output` on stdout, then exit with `status`. Diagnostics were
+    /// already printed on stderr, as getopt and GLib print them.
+    case exit(status: Int32, output: String)
+}
+
+/// qemu-ga's command line, read with glibc's getopt_long so that
+/// abbreviations, optional arguments and diagnostics are exactly qemu-ga's.
+public enum AgentCommandLine {
+    private enum Argument { case none, required, optional }
+
+    private struct Option {
+        let long: String
+        let short: Character
+        let argument: Argument
+    }
+
+    private static let options: [Option] = [
+        Option(long: "help", short: "h", argument: .none),
+        Option(long: "version", short: "V", argument: .none),
+        Option(long: "config", short: "c", argument: .required),
+        Option(long: "dump-conf", short: "D", argument: .none),
+        Option(long: "logfile", short: "l", argument: .required),
+        Option(long: "pidfile", short: "f", argument: .required),
+        Option(long: "fsfreeze-hook", short: "F", argument: .optional),
+        Option(long: "verbose", short: "v", argument: .none),
+        Option(long: "method", short: "m", argument: .required),
+        Option(long: "path", short: "p", argument: .required),
+        Option(long: "daemonize", short: "d", argument: .none),
+        Option(long: "block-rpcs", short: "b", argument: .required),
+        Option(long: "allow-rpcs", short: "a", argument: .required),
+        Option(long: "statedir", short: "t", argument: .required),
+        Option(long: "retry-path", short: "r", argument: .none),
+    ]
+
+    /// Reads the config file (`-c`, else `$QGA_CONF`, else
+    /// /etc/qemu/qemu-ga.conf), then the command line on top of it.
+    public static func configure(arguments: [String], environment: [String: String]) -> StartupAction {
+        let program = arguments.first ?? "qemu-ga"
+        var explicitPath: String?
+        scan(arguments, printErrors: false) { short, argument in
+            if short == "c" { explicitPath = argument }
+            return true
+        }
+        var config = GAConfig()
+        let path = explicitPath ?? environment["QGA_CONF"] ?? GAConfig.defaultConfigPath
+        do {
+            let file = KeyFile()
+            try file.load(path: path)
+            try config.apply(file)
+        } catch where error.isMissingFile && explicitPath == nil {
+            // No config file is the normal case: Debian ships none.
+        } catch {
+            GLibLog.critical("error loading configuration from path: \(path), \(error)")
+            return .exit(status: 1, output: "")
+        }
+
+        var action: StartupAction?
+        scan(arguments, printErrors: true) { short, argument in
+            switch short {
+            case "c": break
+            case "m": config.method = argument!
+            case "p": config.path = argument!
+            case "l": config.logFile = argument!
+            case "f": config.pidFile = argument!
+            case "F": config.fsfreezeHook = argument ?? GAConfig.defaultFsfreezeHook
+            case "t": config.stateDirectory = argument!
+            case "v": config.verbose = true
+            case "d": config.daemonize = true
+            case "D": config.dumpConfig = true
+            case "r": config.retryPath = true
+            case "b", "a":
+                if argument == "help" || argument == "?" {
+                    action = .exit(status: 0, output: registeredCommands.map { $0.name + "\n" }.joined())
+                } else if short == "b" {
+                    GAConfig.appendList(argument!, to: &config.blockedRPCs)
+                } else {
+                    GAConfig.appendList(argument!, to: &config.allowedRPCs)
+                }
+            case "V": action = .exit(status: 0, output: versionText)
+            case "h": action = .exit(status: 0, output: helpText(program: program))
+            default: action = .exit(status: 1, output: "Unknown option, try '\(program) --help' for more information.\n")
+            }
+            return action == nil
+        }
+        return action ?? .run(config)
+    }
+
+    public static var versionText: String {
+        "QEMU Guest Agent \(qgaInterfaceVersion)\nswift-qemu-ga \(swiftQemuGaVersion)\n"
+    }
+
+    /// Calls `visit` with each option's short letter (`?` for an error) and
+    /// argument until it returns false or the options end.
+    private static func scan(_ arguments: [String], printErrors: Bool, _ visit: (Character, String?) -> Bool) {
+        let cArguments = arguments.map { strdup($0) }
+        let longNames = options.map { strdup($0.long) }
+        defer {
+            cArguments.forEach { free($0) }
+            longNames.forEach { free($0) }
+        }
+        var longOptions = zip(options, longNames).map { option, name in
+            let hasArgument: Int32 = switch option.argument {
+            case .none: no_argument
+            case .required: required_argument
+            case .optional: optional_argument
+            }
+            return CGLib.option(name: name, has_arg: hasArgument, flag: nil, val: Int32(option.short.asciiValue!))
+        }
+        longOptions.append(CGLib.option(name: nil, has_arg: 0, flag: nil, val: 0))
+        let shortOptions = options.map { option in
+            switch option.argument {
+            case .none: "\(option.short)"
+            case .required: "\(option.short):"
+            case .optional: "\(option.short)::"
+            }
+        }.joined()
+        var argv = cArguments + [nil]
+        cglib_reset_getopt(printErrors ? 1 : 0)
+        while true {
+            let code = getopt_long(Int32(arguments.count), &argv, shortOptions, longOptions, nil)
+            if code == -1 { return }
+            let argument = cglib_optarg().map { String(cString: $0) }
+            if !visit(Character(Unicode.Scalar(UInt8(truncatingIfNeeded: code))), argument) { return }
+        }
+    }
+
+    static func helpText(program: String) -> String {
+        """
+        Usage: \(program) [-m <method> -p <path>] [<options>]
+        QEMU Guest Agent \(qgaInterfaceVersion) (swift-qemu-ga \(swiftQemuGaVersion))
+
+          -c, --config      configuration file to read instead of the default
+                            (\(GAConfig.defaultConfigPath)); it must then exist
+          -m, --method      how to reach the host: virtio-serial (the default),
+                            isa-serial, unix-listen or vsock-listen
+          -p, --path        device or socket path (virtio-serial default:
+                            /dev/virtio-ports/org.qemu.guest_agent.0,
+                            isa-serial default: /dev/ttyS0);
+                            vsock-listen addresses are written <cid>:<port>
+          -l, --logfile     append log lines to this file instead of stderr
+          -f, --pidfile     pid file written with --daemonize
+                            (default is /var/run/qemu-ga.pid)
+          -F, --fsfreeze-hook
+                            run a hook with 'freeze' before freezing and with
+                            'thaw' after thawing filesystems; give its path
+                            attached (-F/path or --fsfreeze-hook=/path), the
+                            default is \(GAConfig.defaultFsfreezeHook)
+          -t, --statedir    directory for the agent's state files
+                            (absolute paths only, default is /var/run)
+          -v, --verbose     log everything, debug messages included
+          -V, --version     print the version and exit
+          -d, --daemonize   run in the background once the channel is open
+          -b, --block-rpcs  commands to disable, separated by commas
+                            (use "--block-rpcs=help" to list the commands)
+          -a, --allow-rpcs  commands to allow, separated by commas; all others
+                            are disabled (use "--allow-rpcs=help" to list them)
+          -D, --dump-conf   print the effective configuration in the config
+                            file's format and exit
+          -r, --retry-path  keep re-opening the channel when it fails or
+                            disappears (driver reload, device hot-unplug)
+          -h, --help        print this help and exit
+
+        swift-qemu-ga answers the QEMU Guest Agent protocol of QEMU \(qgaInterfaceVersion).
+
+        """
+    }
+}

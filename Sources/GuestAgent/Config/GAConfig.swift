@@ -1,0 +1,73 @@
+/// The agent's configuration: qemu-ga.conf's `[general]` group, then the
+/// command line on top of it.
+public struct GAConfig: Equatable, Sendable {
+    public var daemonize = false
+    /// As given: like qemu-ga, an unknown method is only refused when the
+    /// channel is opened (so `-D` prints anything).
+    public var method: String?
+    public var path: String?
+    public var logFile: String?
+    public var pidFile = "/var/run/qemu-ga.pid"
+    public var fsfreezeHook: String?
+    public var stateDirectory = "/var/run"
+    public var verbose = false
+    public var retryPath = false
+    /// Command names in the order given, file first, then each `-b`/`-a`.
+    /// (qemu-ga 7.2 reverses each list, so its `-D` output does not read back
+    /// as the same configuration; the order has no other effect.)
+    public var blockedRPCs: [String] = []
+    public var allowedRPCs: [String] = []
+    public var dumpConfig = false
+
+    public init() {}
+
+    static let defaultConfigPath = "/etc/qemu/qemu-ga.conf"
+    static let defaultFsfreezeHook = "/etc/qemu/fsfreeze-hook"
+    static let group = "general"
+
+    /// Adds a list given in the config file or with `-b`/`-a`. qemu-ga splits
+    /// on commas; we also split on semicolons, as the manual calls these
+    /// string lists and GLib separates those with `;`.
+    static func appendList(_ text: String, to list: inout [String]) {
+        let names = text.isEmpty ? [] : text.split(separator: /[,;]/, omittingEmptySubsequences: false).map(String.init)
+        list += names
+    }
+
+    /// Reads the keys of the `[general]` group that are present; booleans can
+    /// only switch things on, as in qemu-ga.
+    mutating func apply(_ file: KeyFile) throws(KeyFileError) {
+        let group = GAConfig.group
+        // The manual's own sample says `daemonize`; qemu-ga only reads `daemon`.
+        if let daemonize = try file.boolean(group, "daemonize") { self.daemonize = daemonize }
+        if let daemonize = try file.boolean(group, "daemon") { self.daemonize = daemonize }
+        if let method = try file.string(group, "method") { self.method = method }
+        if let path = try file.string(group, "path") { self.path = path }
+        if let logFile = try file.string(group, "logfile") { self.logFile = logFile }
+        if let pidFile = try file.string(group, "pidfile") { self.pidFile = pidFile }
+        if let hook = try file.string(group, "fsfreeze-hook") { fsfreezeHook = hook }
+        if let stateDirectory = try file.string(group, "statedir") { self.stateDirectory = stateDirectory }
+        if try file.boolean(group, "verbose") == true { verbose = true }
+        if let retryPath = try file.boolean(group, "retry-path") { self.retryPath = retryPath }
+        if let blocked = try file.string(group, "block-rpcs") { GAConfig.appendList(blocked, to: &blockedRPCs) }
+        if let allowed = try file.string(group, "allow-rpcs") { GAConfig.appendList(allowed, to: &allowedRPCs) }
+    }
+
+    /// The effective configuration as qemu-ga's `-D` prints it: GKeyFile
+    /// text that, used as a config file, gives the same configuration.
+    public func dump() -> String {
+        let file = KeyFile()
+        let group = GAConfig.group
+        file.set(group, "daemon", boolean: daemonize)
+        file.set(group, "method", string: method ?? ChannelMethod.virtioSerial.rawValue)
+        if let path { file.set(group, "path", string: path) }
+        if let logFile { file.set(group, "logfile", string: logFile) }
+        file.set(group, "pidfile", string: pidFile)
+        if let fsfreezeHook { file.set(group, "fsfreeze-hook", string: fsfreezeHook) }
+        file.set(group, "statedir", string: stateDirectory)
+        file.set(group, "verbose", boolean: verbose)
+        file.set(group, "retry-path", boolean: retryPath)
+        file.set(group, "block-rpcs", string: blockedRPCs.joined(separator: ","))
+        file.set(group, "allow-rpcs", string: allowedRPCs.joined(separator: ","))
+        return file.data()
+    }
+}
