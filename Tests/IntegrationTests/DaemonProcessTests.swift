@@ -142,6 +142,13 @@ struct DaemonProcessTests {
         return bytes.split(separator: 0, omittingEmptySubsequences: false).dropLast().map { String(decoding: $0, as: UTF8.self) }
     }
 
+    static func link(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink(path, &buffer, buffer.count - 1)
+        guard length >= 0 else { return nil }
+        return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     static func parent(of pid: pid_t) -> pid_t? {
         guard let stat = readFile("/proc/\(pid)/stat"), let end = stat.lastIndex(of: UInt8(ascii: ")")) else { return nil }
         let fields = String(decoding: stat[(end + 1)...], as: UTF8.self).split(separator: " ")
@@ -194,15 +201,22 @@ struct DaemonProcessTests {
         #expect(agent.isDaemonAlive(), "daemon \(pid) is not running: \(agent.context)")
         #expect(Self.commandLine(of: pid).contains(agent.directory("sock")), "pid \(pid) is not our daemon: \(Self.commandLine(of: pid))")
         #expect(getpgid(pid) == pid && getsid(pid) == pid, "the daemon did not setsid()")
+        // stdin, stdout, stderr on /dev/null, cwd /, umask 0077 (daemon.md §6).
+        for fd in 0...2 {
+            #expect(Self.link("/proc/\(pid)/fd/\(fd)") == "/dev/null", "fd \(fd) of the daemon: \(Self.link("/proc/\(pid)/fd/\(fd)") ?? "?")")
+        }
+        #expect(Self.link("/proc/\(pid)/cwd") == "/")
+        let status = String(decoding: readFile("/proc/\(pid)/status") ?? [], as: UTF8.self)
+        #expect(status.contains("\nUmask:\t0077\n"), "umask: \(status.split(separator: "\n").filter { $0.hasPrefix("Umask") })")
         #expect(poll { Self.answersSync(agent.directory("sock")) }, "the daemon does not answer: \(agent.context)")
         #expect(Self.lockHolder(agent.directory("pid")) == pid, "the pidfile is not locked by the daemon")
-        let status = agent.stop()
+        let exit = agent.stop()
         // 7.2's SIGTERM handler deadlocks now and then (see `Agent.finish`):
         // its exit status is not held against it; the pidfile removal is.
         if kind == .ours {
-            #expect(exitCode(of: status) == 0, "daemon after SIGTERM: \(describeWaitStatus(status)); \(agent.context)")
+            #expect(exitCode(of: exit) == 0, "daemon after SIGTERM: \(describeWaitStatus(exit)); \(agent.context)")
         }
-        if status != nil {
+        if exit != nil {
             #expect(!fileExists(agent.directory("pid")), "the pidfile was not removed at exit")
         }
     }

@@ -31,7 +31,8 @@ struct DaemonStateTests {
         agent.expectAnswersSync()
         expectBytes(readFile(agent.directory + "/qga.state") ?? [], Bytes(content.utf8), "\(kind) qga.state while running")
         let directory = agent.directory
-        kill(agent.pid, SIGTERM)
+        // 7.2's SIGTERM handler deadlocks now and then (see `Agent.finish`).
+        kill(agent.pid, kind == .ours ? SIGTERM : SIGKILL)
         #expect(agent.waitForExit(timeout: .seconds(5)), "\(kind) ignored SIGTERM")
         expectBytes(readFile(directory + "/qga.state") ?? [], Bytes(content.utf8), "\(kind) qga.state after exit")
         agent.finish(expectRunning: false)
