@@ -65,45 +65,36 @@ final class Agent {
     private var status: Int32?
     private var connections: [Connection] = []
 
-    init(_ kind: AgentBinary, extraArguments: [String] = [], startTimeout: Duration = .seconds(5)) throws {
+    /// - Parameters:
+    ///   - extraArguments: appended to the standard ones; `$DIR` stands for
+    ///     the agent's directory.
+    ///   - environment: changes to the test runner's environment (see
+    ///     `agentEnvironment`; `QGA_CONF` and socket activation are never inherited).
+    ///   - prepare: called with the directory before the agent starts (state
+    ///     files, config files, ...).
+    ///   - launcher: a command prefix that ends by exec'ing the agent (so that
+    ///     `pid` is the agent's), given the directory; e.g. `unshare`.
+    init(_ kind: AgentBinary, extraArguments: [String] = [], environment: [String: String?] = [:],
+         startTimeout: Duration = .seconds(5), prepare: ((String) throws -> Void)? = nil,
+         launcher: ((String) -> [String])? = nil) throws {
         self.kind = kind
         binary = try kind.path()
         var template = Array("/tmp/qga-it.XXXXXX".utf8CString)
         guard mkdtemp(&template) != nil else { throw HarnessError("mkdtemp: \(errnoText())") }
-        directory = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let directory = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        self.directory = directory
 
         let arguments = [binary, "-m", "unix-listen", "-p", directory + "/sock", "-t", directory,
-                         "-f", directory + "/pid"] + extraArguments
-        var fileActions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&fileActions)
-        defer { posix_spawn_file_actions_destroy(&fileActions) }
-        posix_spawn_file_actions_addopen(&fileActions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&fileActions, 1, directory + "/log", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&fileActions, 1, 2)
-        // Default signal dispositions and an empty mask in the agent, whatever
-        // the test runner does (so an agent that forgets to ignore SIGPIPE dies).
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var defaults = sigset_t()
-        sigfillset(&defaults)
-        sigdelset(&defaults, SIGKILL)
-        sigdelset(&defaults, SIGSTOP)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        posix_spawnattr_setsigmask(&attributes, &mask)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var childPID: pid_t = 0
-        let spawned = posix_spawn(&childPID, binary, &fileActions, &attributes, &argv, environ)
-        guard spawned == 0 else {
+                         "-f", directory + "/pid"] + extraArguments.map { $0.replacing("$DIR", with: directory) }
+        let argv = (launcher?(directory) ?? []) + arguments
+        do {
+            try prepare?(directory)
+            pid = try spawnProcess(executable: argv[0], argv: argv, environment: agentEnvironment(environment),
+                                   stdout: directory + "/log", stderr: nil)
+        } catch {
             Self.removeDirectory(directory)
-            throw HarnessError("posix_spawn \(binary): \(errnoText(spawned))")
+            throw error
         }
-        pid = childPID
 
         // Ready when the socket accepts a connection (probe closed at once).
         let deadline = ContinuousClock.now + startTimeout
@@ -176,7 +167,13 @@ final class Agent {
         return "killed by signal \(status & 0x7F)"
     }
 
-    private func waitForExit(timeout: Duration) -> Bool {
+    /// The agent's stdout and stderr so far, unabridged.
+    var output: Bytes { readFile(directory + "/log") ?? [] }
+
+    /// The exit status once exited normally (nil while running or if killed).
+    var exitStatus: Int32? { _ = isAlive(); return status.flatMap { exitCode(of: $0) } }
+
+    func waitForExit(timeout: Duration) -> Bool {
         let deadline = ContinuousClock.now + timeout
         while isAlive() {
             if ContinuousClock.now >= deadline { return false }
@@ -185,17 +182,7 @@ final class Agent {
         return true
     }
 
-    private static func removeDirectory(_ directory: String) {
-        guard let dir = opendir(directory) else { return }
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { unlink(directory + "/" + name) }
-        }
-        closedir(dir)
-        rmdir(directory)
-    }
+    private static func removeDirectory(_ directory: String) { removeTree(directory) }
 
     private func cleanUp() {
         for connection in connections { connection.close() }
@@ -222,12 +209,14 @@ final class Agent {
     /// End of a test: close all clients, require that the agent is still
     /// running and answers a sync on a new connection, then SIGTERM it and
     /// require exit status 0 (the reference is just killed, see below).
-    func finish(sourceLocation: SourceLocation = #_sourceLocation) {
+    /// `checkSync: false` for an agent whose guest-sync-delimited is disabled;
+    /// `expectRunning: false` after the test has ended the agent itself.
+    func finish(checkSync: Bool = true, expectRunning: Bool = true, sourceLocation: SourceLocation = #_sourceLocation) {
         for connection in connections { connection.close() }
         connections.removeAll()
         if isAlive() {
-            expectAnswersSync(sourceLocation: sourceLocation)
-        } else {
+            if checkSync { expectAnswersSync(sourceLocation: sourceLocation) }
+        } else if expectRunning {
             Issue.record("\(kind) exited during the test (\(statusText)); log: \(log)", sourceLocation: sourceLocation)
         }
         if isAlive() && kind == .reference {
@@ -255,12 +244,13 @@ final class Agent {
 /// Runs `body` with a fresh agent and always `finish`es it (alive check,
 /// sync check, SIGTERM, temporary directory removed).
 func withAgent<R>(
-    _ kind: AgentBinary = .ours, extraArguments: [String] = [],
+    _ kind: AgentBinary = .ours, extraArguments: [String] = [], environment: [String: String?] = [:],
+    checkSync: Bool = true, prepare: ((String) throws -> Void)? = nil,
     sourceLocation: SourceLocation = #_sourceLocation,
     _ body: (Agent) throws -> R
 ) throws -> R {
-    let agent = try Agent(kind, extraArguments: extraArguments)
-    defer { agent.finish(sourceLocation: sourceLocation) }
+    let agent = try Agent(kind, extraArguments: extraArguments, environment: environment, prepare: prepare)
+    defer { agent.finish(checkSync: checkSync, sourceLocation: sourceLocation) }
     return try body(agent)
 }
 
