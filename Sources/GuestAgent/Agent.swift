@@ -81,7 +81,8 @@ public enum GuestAgentDaemon {
             return 1
         }
 
-        let agent = GAState(config: config, log: log, persistentState: persistentState, frozen: frozen)
+        let agent = GAState(
+            config: config, system: SystemEnvironment.current(), log: log, persistentState: persistentState, frozen: frozen)
         do throws(ChannelError) {
             guard let method else { throw ChannelError("unsupported channel method/type: \(config.method ?? "")") }
             if let activation {

@@ -5,6 +5,8 @@ import QMPJSON
 /// `delimitResponse` flag of `guest-sync-delimited`.
 public final class GAState {
     public let config: GAConfig
+    /// The machine the commands read and change (a fixture tree in tests).
+    public let system: SystemEnvironment
     public let log: GALog
     public let commands: CommandRegistry
     let persistentState: PersistentState?
@@ -24,10 +26,11 @@ public final class GAState {
     }
 
     init(
-        config: GAConfig = GAConfig(), log: GALog = GALog(), commands: CommandRegistry = CommandRegistry(),
-        persistentState: PersistentState? = nil, frozen: Bool = false
+        config: GAConfig = GAConfig(), system: SystemEnvironment = SystemEnvironment(), log: GALog = GALog(),
+        commands: CommandRegistry = CommandRegistry(), persistentState: PersistentState? = nil, frozen: Bool = false
     ) {
         self.config = config
+        self.system = system
         self.log = log
         self.commands = commands
         self.persistentState = persistentState
