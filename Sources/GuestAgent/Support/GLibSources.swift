@@ -52,6 +52,46 @@ final class GLibSource {
         return source
     }
 
+    /// Calls `handler` whenever `condition` holds on `descriptor` (which the
+    /// caller keeps open while the source lives), until the handler returns
+    /// false or the source is cancelled.
+    static func watch(
+        descriptor: Int32, _ condition: GIOCondition, _ handler: @escaping (GIOCondition) -> Bool
+    ) -> GLibSource {
+        let source = GLibSource()
+        let box = Handler<GIOCondition> { [weak source] condition in
+            let keep = handler(condition)
+            if !keep { source?.id = 0 }
+            return keep
+        }
+        source.id = g_unix_fd_add_full(
+            G_PRIORITY_DEFAULT, descriptor, condition,
+            { _, condition, box in
+                Unmanaged<Handler<GIOCondition>>.fromOpaque(box!).takeUnretainedValue().call(condition)
+                    ? sourceContinue : sourceRemove
+            },
+            Unmanaged.passRetained(box).toOpaque(), releaseHandler)
+        return source
+    }
+
+    /// Calls `handler` once with the wait status of child `pid` (spawned
+    /// with G_SPAWN_DO_NOT_REAP_CHILD) after GLib has reaped it.
+    static func childWatch(_ pid: pid_t, _ handler: @escaping (Int32) -> Void) -> GLibSource {
+        let source = GLibSource()
+        let box = Handler<Int32> { [weak source] status in
+            source?.id = 0
+            handler(status)
+            return false
+        }
+        source.id = g_child_watch_add_full(
+            G_PRIORITY_DEFAULT, pid,
+            { _, status, box in
+                _ = Unmanaged<Handler<Int32>>.fromOpaque(box!).takeUnretainedValue().call(status)
+            },
+            Unmanaged.passRetained(box).toOpaque(), releaseHandler)
+        return source
+    }
+
     /// Calls `handler` every `milliseconds` until it returns false.
     static func timeout(milliseconds: UInt32, _ handler: @escaping () -> Bool) -> GLibSource {
         let source = GLibSource()
