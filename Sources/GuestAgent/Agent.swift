@@ -21,6 +21,11 @@ public enum GuestAgentDaemon {
     /// (log file, state file, channel) is done before daemonizing, so the
     /// exit status says whether the agent started.
     static func run(_ configuration: GAConfig) -> Int32 {
+        // Bulk transfers allocate tens of MiB per request. A fixed mmap
+        // threshold (glibc's own moves up to 32 MiB as big blocks are freed)
+        // keeps such blocks out of the heap, so their memory goes back to
+        // the system when the request is done instead of staying resident.
+        mallopt(M_MMAP_THRESHOLD, 256 << 10)
         var config = configuration
         // Socket activation overrides -m and -p (and shows in -D).
         let activation: (method: ChannelMethod, descriptor: Int32)?

@@ -6,6 +6,14 @@ let registeredCommands: [any GuestAgentCommand.Type] = [
     GuestSync.self,
     GuestPing.self,
     GuestInfo.self,
+    GuestFileOpen.self,
+    GuestFileClose.self,
+    GuestFileRead.self,
+    GuestFileWrite.self,
+    GuestFileSeek.self,
+    GuestFileFlush.self,
+    GuestExecStatus.self,
+    GuestExec.self,
 ]
 
 /// The registered commands and which of them are enabled right now.
