@@ -44,39 +44,6 @@ private func openHandle(_ client: CommandClient, _ path: String, _ mode: String)
 
 @Suite("guest-file-*") @MainActor
 struct FileCommandTests {
-    @Test("The round trip of commands.md §6.8, byte for byte")
-    func observedRoundTrip() throws {
-        try withClient { client, directory in
-            let path = directory + "/rt.txt"
-            let exchange = [
-                (#"{"execute":"guest-file-open","arguments":{"path":"\#(path)","mode":"w+"}}"#, #"{"return": 1000}"#),
-                (#"{"execute":"guest-file-write","arguments":{"handle":1000,"buf-b64":"aGVsbG8gd29ybGQK"}}"#,
-                 #"{"return": {"count": 12, "eof": false}}"#),
-                (#"{"execute":"guest-file-seek","arguments":{"handle":1000,"offset":0,"whence":"set"}}"#,
-                 #"{"return": {"eof": false, "position": 0}}"#),
-                (#"{"execute":"guest-file-read","arguments":{"handle":1000,"count":5}}"#,
-                 #"{"return": {"count": 5, "buf-b64": "aGVsbG8=", "eof": false}}"#),
-                (#"{"execute":"guest-file-read","arguments":{"handle":1000}}"#,
-                 #"{"return": {"count": 7, "buf-b64": "IHdvcmxkCg==", "eof": true}}"#),
-                (#"{"execute":"guest-file-read","arguments":{"handle":1000}}"#,
-                 #"{"return": {"count": 0, "buf-b64": "", "eof": true}}"#),
-                (#"{"execute":"guest-file-seek","arguments":{"handle":1000,"offset":0,"whence":1}}"#,
-                 #"{"return": {"eof": false, "position": 12}}"#),
-                (#"{"execute":"guest-file-seek","arguments":{"handle":1000,"offset":-6,"whence":"end"}}"#,
-                 #"{"return": {"eof": false, "position": 6}}"#),
-                (#"{"execute":"guest-file-flush","arguments":{"handle":1000}}"#, #"{"return": {}}"#),
-                (#"{"execute":"guest-file-close","arguments":{"handle":1000}}"#, #"{"return": {}}"#),
-            ]
-            for (request, expected) in exchange {
-                #expect(client.ask(request) == expected)
-            }
-            #expect(readFile(directory + "/qga.state") == "[global]\nfd_counter=1001\n")
-            var info = stat()
-            #expect(stat(path, &info) == 0 && info.st_mode & 0o777 == 0o666)
-            #expect(fileBytes(path) == Array("hello world\n".utf8))
-        }
-    }
-
     @Test("Every error text")
     func errorTexts() throws {
         try withClient { client, directory in
