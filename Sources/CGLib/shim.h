@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/ioctl.h>
 #include <linux/vm_sockets.h>
+#include <linux/nvme_ioctl.h>
 
 /* glibc declares these only under _GNU_SOURCE, which the Swift Glibc module
    is not built with. */
@@ -24,6 +25,9 @@ static inline int cglib_ioctl_none(int fd, unsigned long request) { return ioctl
 static inline int cglib_ioctl_pointer(int fd, unsigned long request, void *argument) {
     return ioctl(fd, request, argument);
 }
+
+/* NVME_IOCTL_ADMIN_CMD is a function-like macro Swift cannot import. */
+static inline unsigned long cglib_nvme_ioctl_admin_cmd(void) { return NVME_IOCTL_ADMIN_CMD; }
 
 /* getopt's results live in C globals, which Swift 6 treats as unsafe shared
    state; the agent reads them only on the main thread, through these. */
