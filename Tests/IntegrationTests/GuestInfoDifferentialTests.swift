@@ -97,13 +97,7 @@ struct GuestInfoDifferentialTests {
 
     @Test("Same time zone", arguments: ["America/New_York", "Asia/Kolkata", "UTC", "Europe/Berlin", "Nowhere/Invalid", ""])
     func timezone(_ zone: String) throws {
-        let reference = try Agent(.reference, environment: ["TZ": zone])
-        defer { reference.finish() }
-        let ours = try Agent(.ours, environment: ["TZ": zone])
-        defer { ours.finish() }
-        let request = bareRequest("guest-get-timezone")
-        let theirs = try reference.ask(request)
-        #expect(try ours.ask(request) == theirs)
+        try compareInEnvironment("guest-get-timezone", ["TZ": zone])
     }
 
     /// `$QGA_OS_RELEASE` names the file both read: every quoting rule, and
@@ -119,12 +113,12 @@ struct GuestInfoDifferentialTests {
     ])
     func osRelease(_ content: String) throws {
         let file = try TemporaryFile(content == "ID=\u{FF}" ? [0x49, 0x44, 0x3D, 0xFF, 0x0A] : Array(content.utf8))
-        try compareOSInfo(file.path)
+        try compareInEnvironment("guest-get-osinfo", ["QGA_OS_RELEASE": file.path])
     }
 
     @Test("Same os-release fallback for a missing file")
     func osReleaseMissing() throws {
-        try compareOSInfo("/nonexistent/os-release")
+        try compareInEnvironment("guest-get-osinfo", ["QGA_OS_RELEASE": "/nonexistent/os-release"])
     }
 
     /// A crafted utmp in a private /run (the host's is untouched): users
@@ -169,12 +163,13 @@ struct GuestInfoDifferentialTests {
 
     // MARK: helpers
 
-    private func compareOSInfo(_ path: String) throws {
-        let reference = try Agent(.reference, environment: ["QGA_OS_RELEASE": path])
+    /// The same bytes from both agents started with `environment`.
+    private func compareInEnvironment(_ command: String, _ environment: [String: String?]) throws {
+        let reference = try Agent(.reference, environment: environment)
         defer { reference.finish() }
-        let ours = try Agent(.ours, environment: ["QGA_OS_RELEASE": path])
+        let ours = try Agent(.ours, environment: environment)
         defer { ours.finish() }
-        let request = bareRequest("guest-get-osinfo")
+        let request = bareRequest(command)
         let theirs = try reference.ask(request)
         #expect(try ours.ask(request) == theirs)
     }

@@ -108,21 +108,7 @@ enum MountList {
 /// The whole of a small text file (from /proc, /sys or /etc), or nil when it
 /// cannot be read.
 func readTextFile(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-    while true {
-        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if count < 0 {
-            if errno == EINTR { continue }
-            return nil
-        }
-        if count == 0 { break }
-        bytes += chunk[0..<count]
-    }
-    return String(decoding: bytes, as: UTF8.self)
+    (try? readFileBytes(path)).map { String(decoding: $0, as: UTF8.self) }
 }
 
 /// glibc's `major()`/`minor()`, which are macros Swift cannot see.

@@ -51,20 +51,25 @@ extension SystemEnvironment {
 
     /// The whole content of a file of the machine.
     func fileContents(_ path: String) throws(SystemError) -> [UInt8] {
-        let fd = open(self.path(path), O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SystemError(errno: errno) }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw SystemError(errno: errno)
-            }
-            if count == 0 { return bytes }
-            bytes += chunk[0..<count]
+        try readFileBytes(self.path(path))
+    }
+}
+
+/// The whole content of a file.
+func readFileBytes(_ path: String) throws(SystemError) -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw SystemError(errno: errno) }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if count < 0 {
+            if errno == EINTR { continue }
+            throw SystemError(errno: errno)
         }
+        if count == 0 { return bytes }
+        bytes += chunk[0..<count]
     }
 }
 
