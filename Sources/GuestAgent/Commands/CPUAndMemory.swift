@@ -194,12 +194,13 @@ struct GuestGetCpustats: @MainActor GuestAgentCommand {
         }
         let ticksPerSecond = UInt64(sysconf(Int32(_SC_CLK_TCK)))
         var result: [CpuStats] = []
-        for line in text.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-            let fields = CScan.scan(String(decoding: line, as: UTF8.self), "%s %lu %lu %lu %lu %lu %lu %lu %lu %lu %lu",
-                                    [.string] + counterFields)
-            // Only the per-processor lines; the total line is plain `cpu`.
+        for line in text.split(separator: UInt8(ascii: "\n")) {
+            // Only the per-processor lines (the total line is plain `cpu`);
+            // other lines are not worth scanning.
+            guard line.drop(while: isASCIISpace).starts(with: "cpu".utf8) else { continue }
+            let fields = CScan.scan(line, "%s %lu %lu %lu %lu %lu %lu %lu %lu %lu %lu", [.string] + counterFields)
             let name = fields.string(0)
-            guard fields.count != -1, name.hasPrefix("cpu"), name != "cpu" else { continue }
+            guard name != "cpu" else { continue }
             guard fields.count >= 5 else {
                 agent.log.warning("Parsing cpu stat from /proc/stat failed, see \"man proc\"")
                 break

@@ -309,7 +309,7 @@ struct GuestGetDiskstats: @MainActor GuestAgentCommand {
             throw QMPError("open(\"/proc/diskstats\"): \(error)")
         }
         return text.split(separator: UInt8(ascii: "\n")).compactMap { line in
-            let fields = CScan.scan(String(decoding: line, as: UTF8.self), lineFormat, lineFields)
+            let fields = CScan.scan(line, lineFormat, lineFields)
             guard fields.count >= 7 else { return nil }
             let value = fields.unsigned
             var stats = DiskStats()

@@ -129,11 +129,11 @@ struct GuestNetworkGetInterfaces: @MainActor GuestAgentCommand {
         let format = [String](repeating: "%lld", count: 16).joined(separator: " ")
         var result: [String: InterfaceStatistics] = [:]
         for line in text.split(separator: UInt8(ascii: "\n")) {
-            let trimmed = line.drop { $0 == 0x20 || (0x09...0x0D).contains($0) }
+            let trimmed = line.drop(while: isASCIISpace)
             guard let colon = trimmed.firstIndex(of: UInt8(ascii: ":")) else { continue }
             let name = String(decoding: trimmed[..<colon], as: UTF8.self)
             guard result[name] == nil else { continue }
-            let numbers = CScan.scan(String(decoding: trimmed[(colon + 1)...], as: UTF8.self), format, fields)
+            let numbers = CScan.scan(trimmed[(colon + 1)...], format, fields)
             guard numbers.count == 16 else { continue }
             func counter(_ index: Int) -> UInt64 { UInt64(bitPattern: numbers.signed(index)) }
             result[name] = InterfaceStatistics(
@@ -183,7 +183,7 @@ struct GuestNetworkGetRoute: @MainActor GuestAgentCommand {
             if lines.last?.isEmpty == true { lines.removeLast() }
             // The IPv4 table starts with a header line.
             let body = path == "/proc/net/route" ? lines.dropFirst() : lines[...]
-            routes += body.compactMap { parse(String(decoding: $0, as: UTF8.self)) }
+            routes += body.compactMap(parse)
         }
         if let failure { throw failure }
         return routes
@@ -191,7 +191,7 @@ struct GuestNetworkGetRoute: @MainActor GuestAgentCommand {
 
     /// `Iface Destination Gateway Flags RefCnt Use Metric Mask MTU Window
     /// IRTT`: addresses as 32-bit hexadecimal in host (little-endian) order.
-    private static func ipv4Route(_ line: String) -> Route? {
+    private static func ipv4Route(_ line: ArraySlice<UInt8>) -> Route? {
         let fields = CScan.scan(line, "%s %X %X %x %d %d %d %X %d %d %d", [
             .string, .unsignedInt, .unsignedInt, .unsignedInt, .int, .int, .int, .unsignedInt, .int, .int, .int,
         ])
@@ -209,7 +209,7 @@ struct GuestNetworkGetRoute: @MainActor GuestAgentCommand {
     /// `dst dstlen src srclen nexthop metric refcnt use flags iface`, all
     /// hexadecimal, read into C ints (so a flags word with the top bit set
     /// becomes a huge uint64, as in qemu-ga).
-    private static func ipv6Route(_ line: String) -> Route? {
+    private static func ipv6Route(_ line: ArraySlice<UInt8>) -> Route? {
         let fields = CScan.scan(line, "%32s %x %32s %x %32s %x %x %x %x %s", [
             .string, .unsignedInt, .string, .unsignedInt, .string,
             .unsignedInt, .unsignedInt, .unsignedInt, .unsignedInt, .string,

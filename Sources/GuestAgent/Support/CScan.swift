@@ -1,4 +1,4 @@
-import Glibc
+import CGLib
 
 /// glibc's `sscanf`, for the /proc and /sys line formats that qemu-ga reads
 /// with it. Calling the same function keeps every corner case of those
@@ -6,7 +6,8 @@ import Glibc
 /// the C type, and stopping at the first character that does not fit.
 enum CScan {
     /// The C type a conversion stores into. One field per conversion of the
-    /// format, in order, `%n` included and `%*` conversions left out.
+    /// format (at most 24), in order, `%n` included and `%*` conversions
+    /// left out.
     enum Field {
         /// `%d`: int.
         case int
@@ -64,32 +65,48 @@ enum CScan {
         }
     }
 
+    private static let maximumFields = 24
+
     /// `sscanf(input, format, fields...)`. The input ends at its first NUL,
     /// as a C string does.
     static func scan(_ input: some StringProtocol, _ format: String, _ fields: [Field]) -> Result {
-        var inputBytes = Array(input.utf8)
-        inputBytes.append(0)
-        let buffers = fields.map { field in
-            let size = field == .string ? inputBytes.count : 8
-            let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
-            buffer.initializeMemory(as: UInt8.self, repeating: 0, count: size)
-            return buffer
+        var input = String(input)
+        return input.withUTF8 { scan($0, format, fields) }
+    }
+
+    /// The same for the bytes of a line.
+    static func scan(_ input: some Collection<UInt8>, _ format: String, _ fields: [Field]) -> Result {
+        precondition(fields.count <= maximumFields, "too many sscanf fields")
+        // One buffer of 8-byte aligned slots: the input as a C string, then
+        // one slot per field, input-sized for strings.
+        let inputSize = input.count + 1
+        let stringSlot = (inputSize + 7) / 8 * 8
+        let stringCount = fields.lazy.filter { $0 == .string }.count
+        let size = stringSlot + 8 * (fields.count - stringCount) + stringSlot * stringCount
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
+        defer { buffer.deallocate() }
+        buffer.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+        UnsafeMutableRawBufferPointer(start: buffer, count: inputSize).copyBytes(from: input)
+
+        var outputs = [UnsafeMutableRawPointer?](repeating: nil, count: maximumFields)
+        var next = buffer + stringSlot
+        for (index, field) in fields.enumerated() {
+            outputs[index] = next
+            next += field == .string ? stringSlot : 8
         }
-        defer { for buffer in buffers { buffer.deallocate() } }
-        let count = inputBytes.withUnsafeBufferPointer { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { text in
-                withVaList(buffers.map { OpaquePointer($0) }) { vsscanf(text.baseAddress, format, $0) }
-            }
+        let count = outputs.withUnsafeBufferPointer { pointers in
+            cglib_sscanf(buffer.assumingMemoryBound(to: CChar.self), format, pointers.baseAddress)
         }
-        let values = zip(fields, buffers).map { field, buffer -> Result.Value in
-            switch field {
-            case .int, .position: .signed(Int64(buffer.load(as: Int32.self)))
-            case .long: .signed(buffer.load(as: Int64.self))
-            case .unsignedInt: .unsigned(UInt64(buffer.load(as: UInt32.self)))
-            case .unsignedLong: .unsigned(buffer.load(as: UInt64.self))
-            case .unsignedChar: .unsigned(UInt64(buffer.load(as: UInt8.self)))
-            case .double: .double(buffer.load(as: Double.self))
-            case .string: .string(String(cString: buffer.assumingMemoryBound(to: CChar.self)))
+        let values = zip(fields, outputs).map { field, output -> Result.Value in
+            let output = output!
+            return switch field {
+            case .int, .position: .signed(Int64(output.load(as: Int32.self)))
+            case .long: .signed(output.load(as: Int64.self))
+            case .unsignedInt: .unsigned(UInt64(output.load(as: UInt32.self)))
+            case .unsignedLong: .unsigned(output.load(as: UInt64.self))
+            case .unsignedChar: .unsigned(UInt64(output.load(as: UInt8.self)))
+            case .double: .double(output.load(as: Double.self))
+            case .string: .string(String(cString: output.assumingMemoryBound(to: CChar.self)))
             }
         }
         return Result(count: count, values: values)

@@ -42,7 +42,7 @@ struct BlockDeviceWalk {
     }
 
     static func isVirtual(_ sysPath: String) -> Bool {
-        sysPath.contains("/devices/virtual/block/")
+        sysPath.firstByteRange(of: "/devices/virtual/block/") != nil
     }
 
     private func walkSlaves(of sysPath: String, into found: inout Found) {
@@ -72,11 +72,11 @@ struct BlockDeviceWalk {
             log.debug("failed to query udev")
         }
         let hasHardwareInfo: Bool
-        if let pci = sysPath.firstRange(of: "/devices/pci") {
+        if let pci = sysPath.firstByteRange(of: "/devices/pci") {
             hasHardwareInfo = addPCIDetails(sysPath, after: pci.upperBound, to: &disk, error: &found.error)
-        } else if let css = sysPath.firstRange(of: "/devices/css") {
+        } else if let css = sysPath.firstByteRange(of: "/devices/css") {
             hasHardwareInfo = addCCWDetails(sysPath, at: css, to: &disk)
-        } else if sysPath.contains("/virtio") {
+        } else if sysPath.firstByteRange(of: "/virtio") != nil {
             hasHardwareInfo = addNonPCIVirtioDetails(sysPath, to: &disk)
         } else {
             log.debug("Unsupported device type for '\(sysPath)'")
@@ -121,8 +121,8 @@ struct BlockDeviceWalk {
         let target = Self.scsiAddress(sysPath)
         var host: UInt32?
         var hosts: [UInt32] = []
-        let ata = sysPath.firstRange(of: "/ata")
-        if let hostName = ata ?? sysPath.firstRange(of: "/host") {
+        let ata = sysPath.firstByteRange(of: "/ata")
+        if let hostName = ata ?? sysPath.firstByteRange(of: "/host") {
             let number = CScan.scan(sysPath[hostName.upperBound...], "%u", [.unsignedInt])
             if number.count == 1 {
                 host = UInt32(number.unsigned(0))
@@ -197,7 +197,7 @@ struct BlockDeviceWalk {
     /// The channel, target and LUN of a SCSI device path
     /// (`.../targetH:C:T/H:C:T:L/...`).
     private static func scsiAddress(_ sysPath: String) -> (channel: UInt64, target: UInt64, lun: UInt64)? {
-        guard let target = sysPath.firstRange(of: "/target") else { return nil }
+        guard let target = sysPath.firstByteRange(of: "/target") else { return nil }
         let numbers = CScan.scan(
             sysPath[target.upperBound...], "%*u:%*u:%*u/%*u:%u:%u:%u", [.unsignedInt, .unsignedInt, .unsignedInt])
         guard numbers.count == 3 else { return nil }
@@ -216,7 +216,7 @@ struct BlockDeviceWalk {
         disk.ccwAddress = GuestCCWAddress(
             cssid: Int64(numbers.unsigned(0)), ssid: Int64(numbers.unsigned(1)),
             subchno: Int64(numbers.unsigned(2)), devno: Int64(numbers.unsigned(3)))
-        if sysPath[css.lowerBound...].contains("/virtio") {
+        if sysPath[css.lowerBound...].firstByteRange(of: "/virtio") != nil {
             _ = addNonPCIVirtioDetails(sysPath, to: &disk)
         }
         return true
@@ -224,7 +224,7 @@ struct BlockDeviceWalk {
 
     /// virtio outside PCI: virtio-scsi with its full SCSI address, or virtio-blk.
     private func addNonPCIVirtioDetails(_ sysPath: String, to disk: inout GuestDiskAddress) -> Bool {
-        guard sysPath.contains("/virtio"), sysPath.contains("/block") else {
+        guard sysPath.firstByteRange(of: "/virtio") != nil, sysPath.firstByteRange(of: "/block") != nil else {
             log.debug("Unsupported virtio device '\(sysPath)'")
             return false
         }
@@ -237,5 +237,25 @@ struct BlockDeviceWalk {
             disk.busType = .virtio
         }
         return true
+    }
+}
+
+extension StringProtocol {
+    /// The first occurrence of `needle`, compared byte for byte as `strstr`
+    /// compares (and much faster than Character-wise searching).
+    func firstByteRange(of needle: String) -> Range<Index>? {
+        let pattern = Array(needle.utf8)
+        var start = utf8.startIndex
+        while start != utf8.endIndex {
+            var probe = start
+            var matched = 0
+            while matched < pattern.count, probe != utf8.endIndex, utf8[probe] == pattern[matched] {
+                utf8.formIndex(after: &probe)
+                matched += 1
+            }
+            if matched == pattern.count { return start..<probe }
+            utf8.formIndex(after: &start)
+        }
+        return nil
     }
 }

@@ -29,19 +29,26 @@ enum MountList {
     /// [optional fields] - type source superoptions`.
     static func parseMountInfo(_ text: String, system: SystemEnvironment) -> [Mount] {
         var mounts: [Mount] = []
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: false)
-            guard fields.count >= 5, let separator = fields.firstIndex(of: "-"), separator + 2 < fields.count else { continue }
-            let numbers = fields[2].split(separator: ":")
-            guard numbers.count == 2, var major = UInt32(numbers[0]), var minor = UInt32(numbers[1]) else { continue }
-            let type = String(fields[separator + 1])
-            let device = unescapeMountField(fields[separator + 2])
+        // Bytes, as the kernel writes them: splitting Characters would be
+        // slow and would not split at a space followed by a combining mark.
+        for line in text.utf8.split(separator: UInt8(ascii: "\n")) {
+            let fields = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
+            guard fields.count >= 5,
+                  let separator = fields.firstIndex(where: { $0.count == 1 && $0.first == UInt8(ascii: "-") }),
+                  separator + 2 < fields.count else { continue }
+            let numbers = fields[2].split(separator: UInt8(ascii: ":"))
+            guard numbers.count == 2, var major = UInt32(Substring(numbers[0])),
+                  var minor = UInt32(Substring(numbers[1])) else { continue }
+            let type = String(Substring(fields[separator + 1]))
+            if major == 0 && type != "btrfs" { continue }
+            let device = unescapeMountField(Substring(fields[separator + 2]))
             if major == 0 {
                 // btrfs reports an anonymous device; its real one is the source's.
-                guard type == "btrfs", let numbers = deviceNumbers(of: system.path(device)) else { continue }
+                guard let numbers = deviceNumbers(of: system.path(device)) else { continue }
                 (major, minor) = numbers
             }
-            mounts.append(Mount(device: device, mountPoint: unescapeMountField(fields[4]), type: type, major: major, minor: minor))
+            mounts.append(Mount(device: device, mountPoint: unescapeMountField(Substring(fields[4])), type: type,
+                                major: major, minor: minor))
         }
         return mounts
     }

@@ -73,6 +73,11 @@ func readFileBytes(_ path: String) throws(SystemError) -> [UInt8] {
     }
 }
 
+/// `isspace` in the C locale.
+func isASCIISpace(_ byte: UInt8) -> Bool {
+    byte == 0x20 || (0x09...0x0D).contains(byte)
+}
+
 /// The last component of a path, as `g_path_get_basename` gives it.
 func pathBasename(_ path: some StringProtocol) -> String {
     let trimmed = path.reversed().drop { $0 == "/" }
@@ -103,11 +108,13 @@ final class SysfsDirectory {
         let file = openat(fd, name, O_RDONLY | O_CLOEXEC)
         guard file >= 0 else { throw .open(SystemError(errno: errno)) }
         defer { close(file) }
-        var buffer = [UInt8](repeating: 0, count: count)
-        let result = buffer.withUnsafeMutableBytes { pread(file, $0.baseAddress, $0.count, 0) }
-        if result < 0 { throw .read(SystemError(errno: errno)) }
-        if result == 0 { throw .endOfFile }
-        return Array(buffer[0..<result])
+        let bytes = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { buffer -> [UInt8]? in
+            let result = pread(file, buffer.baseAddress, count, 0)
+            return result < 0 ? nil : Array(buffer[0..<result])
+        }
+        guard let bytes else { throw .read(SystemError(errno: errno)) }
+        if bytes.isEmpty { throw .endOfFile }
+        return bytes
     }
 }
 
