@@ -31,27 +31,30 @@ enum MountList {
         var mounts: [Mount] = []
         // Bytes, as the kernel writes them: splitting Characters would be
         // slow and would not split at a space followed by a combining mark.
-        for line in text.utf8.split(separator: UInt8(ascii: "\n")) {
+        for line in Array(text.utf8).split(separator: UInt8(ascii: "\n")) {
             let fields = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
             guard fields.count >= 5,
                   let separator = fields.firstIndex(where: { $0.count == 1 && $0.first == UInt8(ascii: "-") }),
                   separator + 2 < fields.count else { continue }
             let numbers = fields[2].split(separator: UInt8(ascii: ":"))
-            guard numbers.count == 2, var major = UInt32(Substring(numbers[0])),
-                  var minor = UInt32(Substring(numbers[1])) else { continue }
-            let type = String(Substring(fields[separator + 1]))
+            guard numbers.count == 2, var major = UInt32(string(numbers[0])), var minor = UInt32(string(numbers[1])) else {
+                continue
+            }
+            let type = string(fields[separator + 1])
             if major == 0 && type != "btrfs" { continue }
-            let device = unescapeMountField(Substring(fields[separator + 2]))
+            let device = unescapeMountField(Substring(string(fields[separator + 2])))
             if major == 0 {
                 // btrfs reports an anonymous device; its real one is the source's.
                 guard let numbers = deviceNumbers(of: system.path(device)) else { continue }
                 (major, minor) = numbers
             }
-            mounts.append(Mount(device: device, mountPoint: unescapeMountField(Substring(fields[4])), type: type,
+            mounts.append(Mount(device: device, mountPoint: unescapeMountField(Substring(string(fields[4]))), type: type,
                                 major: major, minor: minor))
         }
         return mounts
     }
+
+    private static func string(_ bytes: ArraySlice<UInt8>) -> String { String(decoding: bytes, as: UTF8.self) }
 
     /// The fallback when mountinfo cannot be read: `/proc/self/mounts`.
     private static func readMounts(_ system: SystemEnvironment) throws(QMPError) -> [Mount] {

@@ -79,10 +79,11 @@ func isASCIISpace(_ byte: UInt8) -> Bool {
 }
 
 /// The last component of a path, as `g_path_get_basename` gives it.
-func pathBasename(_ path: some StringProtocol) -> String {
-    let trimmed = path.reversed().drop { $0 == "/" }
-    if trimmed.isEmpty { return path.isEmpty ? "." : "/" }
-    return String(trimmed.prefix { $0 != "/" }.reversed())
+func pathBasename(_ path: String) -> String {
+    let bytes = Array(path.utf8)
+    guard let last = bytes.lastIndex(where: { $0 != UInt8(ascii: "/") }) else { return bytes.isEmpty ? "." : "/" }
+    let start = bytes[..<last].lastIndex(of: UInt8(ascii: "/")).map { $0 + 1 } ?? 0
+    return String(decoding: bytes[start...last], as: UTF8.self)
 }
 
 /// A sysfs directory opened as qemu-ga opens it (`O_DIRECTORY`), whose
