@@ -18,10 +18,16 @@ let package = Package(
             pkgConfig: "glib-2.0",
             providers: [.apt(["libglib2.0-dev"])]
         ),
+        .systemLibrary(
+            name: "CUdev",
+            path: "Sources/CUdev",
+            pkgConfig: "libudev",
+            providers: [.apt(["libudev-dev"])]
+        ),
         .target(name: "QMPJSON"),
         .target(
             name: "GuestAgent",
-            dependencies: ["CGLib", "QMPJSON"],
+            dependencies: ["CGLib", "CUdev", "QMPJSON"],
             swiftSettings: daemonSettings
         ),
         .executableTarget(
@@ -29,6 +35,9 @@ let package = Package(
             dependencies: ["GuestAgent"],
             swiftSettings: daemonSettings
         ),
+        // Fuzz targets: replay a corpus in ordinary builds; Tests/fuzz/run
+        // builds them with -sanitize=fuzzer,address and -DFUZZING.
+        .executableTarget(name: "fuzz-json-parser", dependencies: ["QMPJSON"]),
         .testTarget(name: "QMPJSONTests", dependencies: ["QMPJSON"]),
         .testTarget(
             name: "GuestAgentTests",

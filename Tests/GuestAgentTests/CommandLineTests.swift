@@ -100,7 +100,9 @@ private func runConfig(_ action: StartupAction, sourceLocation: SourceLocation =
 
     @Test(arguments: ["-b", "-a", "--block-rpcs", "--allow-rpcs"], ["help", "?"])
     func helpListsTheCommandsInRegistrationOrder(option: String, word: String) {
-        #expect(configure([option, word]) == .exit(status: 0, output: "guest-sync-delimited\nguest-sync\nguest-ping\nguest-info\n"))
+        let names = registeredCommands.map { $0.name + "\n" }.joined()
+        #expect(names.hasPrefix("guest-sync-delimited\nguest-sync\nguest-ping\n"))
+        #expect(configure([option, word]) == .exit(status: 0, output: names))
     }
 
     @Test(arguments: [["-x"], ["--bogus"], ["-m"], ["--blacklist=guest-ping"]])

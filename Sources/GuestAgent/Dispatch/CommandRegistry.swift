@@ -5,6 +5,7 @@ let registeredCommands: [any GuestAgentCommand.Type] = [
     GuestSyncDelimited.self,
     GuestSync.self,
     GuestPing.self,
+    GuestGetTime.self,
     GuestInfo.self,
     GuestFileOpen.self,
     GuestFileClose.self,
@@ -12,8 +13,24 @@ let registeredCommands: [any GuestAgentCommand.Type] = [
     GuestFileWrite.self,
     GuestFileSeek.self,
     GuestFileFlush.self,
+    GuestNetworkGetInterfaces.self,
+    GuestGetVcpus.self,
+    GuestGetDisks.self,
+    GuestGetFsinfo.self,
+    GuestGetMemoryBlocks.self,
+    GuestGetMemoryBlockInfo.self,
     GuestExecStatus.self,
     GuestExec.self,
+    GuestGetHostName.self,
+    GuestGetUsers.self,
+    GuestGetTimezone.self,
+    GuestGetOsinfo.self,
+    GuestGetDiskstats.self,
+    GuestGetCpustats.self,
+    // The newest schema defines guest-get-load (10.0) before
+    // guest-network-get-route (9.1).
+    GuestGetLoad.self,
+    GuestNetworkGetRoute.self,
 ]
 
 /// The registered commands and which of them are enabled right now.
