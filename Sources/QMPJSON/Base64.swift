@@ -51,122 +51,150 @@ public enum Base64 {
             var pendingDrops = 0   // in the group not yet complete
             var i = 0
             while true {
-                // Eight plain alphabet characters at once.
-                while i &+ 8 <= n {
-                    let any = r[Int(p[i])] | r[Int(p[i &+ 1])] | r[Int(p[i &+ 2])] | r[Int(p[i &+ 3])]
-                        | r[Int(p[i &+ 4])] | r[Int(p[i &+ 5])] | r[Int(p[i &+ 6])] | r[Int(p[i &+ 7])]
-                    guard any < pad else { break }
-                    // They complete the current group, which has no `=` among them.
-                    if significant & 3 != 0 {
+                let end = alphabetRunEnd(p, from: i, to: n, ranks: r)
+                if end > i {
+                    // A run of alphabet characters completes the current
+                    // group if it is long enough, and has no `=` in it.
+                    let phase = significant & 3
+                    if phase != 0 && phase &+ (end &- i) >= 4 {
                         drops &+= pendingDrops
                         pendingDrops = 0
                     }
-                    significant &+= 8
-                    i &+= 8
+                    significant &+= end &- i
+                    i = end
                 }
                 guard i < n else { break }
-                // One character at a time until the next eight are plain.
-                let end = min(n, i &+ 8)
-                while i < end {
-                    let rank = r[Int(p[i])]
-                    i &+= 1
-                    if rank == skip { continue }
-                    if rank == invalid { throw InvalidCharacters() }
-                    if rank == pad && significant & 3 >= 2 { pendingDrops &+= 1 }
-                    significant &+= 1
-                    if significant & 3 == 0 {
-                        drops &+= pendingDrops
-                        pendingDrops = 0
-                    }
+                let rank = r[Int(p[i])]
+                i &+= 1
+                if rank == skip { continue }
+                if rank == invalid { throw InvalidCharacters() }
+                if significant & 3 >= 2 { pendingDrops &+= 1 }  // a `=` as third or fourth
+                significant &+= 1
+                if significant & 3 == 0 {
+                    drops &+= pendingDrops
+                    pendingDrops = 0
                 }
             }
             return significant / 4 * 3 - drops
         }
     }
 
+    /// The end of the run of alphabet characters (no `=`, no newline) that
+    /// starts at `from`: eight bytes at a time, each byte classified by
+    /// exact per-byte range tests (no carries cross bytes below 0x80).
+    private static func alphabetRunEnd(
+        _ p: UnsafePointer<UInt8>, from: Int, to: Int, ranks: UnsafePointer<UInt8>
+    ) -> Int {
+        @inline(__always) func inRange(_ v: UInt64, _ low: UInt8, _ high: UInt8) -> UInt64 {
+            (v &+ swarSplat(0x80 &- low)) & ~(v &+ swarSplat(0x7F &- high)) & swarHighs
+        }
+        var i = from
+        while i &+ 8 <= to {
+            let v = loadWord(p, i)
+            if v & swarHighs != 0 { break }
+            let letters = inRange(v | swarSplat(0x20), 0x61, 0x7A)
+            let others = inRange(v, 0x30, 0x39) | inRange(v, 0x2B, 0x2B) | inRange(v, 0x2F, 0x2F)
+            if letters | others != swarHighs { break }
+            i &+= 8
+        }
+        while i < to && ranks[Int(p[i])] < pad { i &+= 1 }
+        return i
+    }
+
+    /// Each character's 6 bits already in place for positions 0...3 of a
+    /// group (four tables of 256); anything but the alphabet is `special`.
+    private static let special: UInt32 = 1 << 24
+    private static let placedDigits: [UInt32] = {
+        var table = [UInt32](repeating: special, count: 1024)
+        for (rank, character) in alphabet.enumerated() {
+            for position in 0..<4 {
+                table[position << 8 | Int(character)] = UInt32(rank) << (18 - 6 * position)
+            }
+        }
+        return table
+    }()
+
     /// Decodes input that `decodedCount` accepted, `limit` bytes at most,
-    /// filling `buffer` (at least 6 bytes, or `limit`) and handing it to `consume` each
-    /// time it is full and once at the end; stops early when `consume`
-    /// returns false. Returns the number of bytes decoded.
+    /// filling `buffer` (best at least 8 bytes) and handing it to
+    /// `consume` each time it is full and once at the end; stops early when
+    /// `consume` returns false. Returns the number of bytes decoded.
     @discardableResult
     public static func decodeChecked(
         _ input: UnsafeRawBufferPointer, limit: Int, into buffer: UnsafeMutableRawBufferPointer,
         _ consume: (UnsafeRawBufferPointer) -> Bool
     ) -> Int {
-        precondition(buffer.count >= min(6, limit), "base64 output buffer too small")
         guard let p = input.baseAddress?.assumingMemoryBound(to: UInt8.self), limit > 0 else { return 0 }
+        precondition(buffer.count > 0, "no room for base64 output")
         let n = input.count
-        let o = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let o = buffer.baseAddress!
         let capacity = buffer.count
         return ranks.withUnsafeBufferPointer { ranks in
-            let r = ranks.baseAddress!
-            var produced = 0   // bytes handed to `consume`
-            var w = 0          // bytes in `buffer`
-            var stopped = false
-
-            func flush() {
-                if w > 0 && !stopped {
-                    stopped = !consume(UnsafeRawBufferPointer(start: o, count: w))
-                    produced &+= w
-                }
-                w = 0
-            }
-            /// Appends one byte; false once the limit is reached or `consume` said stop.
-            func put(_ byte: UInt8) -> Bool {
-                if produced &+ w == limit || stopped { return false }
-                if w == capacity {
-                    flush()
-                    if stopped { return false }
-                }
-                o[w] = byte
-                w &+= 1
-                return true
-            }
-
-            var i = 0
-            var group: UInt32 = 0
-            var digits = 0
-            var thirdIsPad = false, fourthIsPad = false
-            decoding: while i < n && !stopped {
-                // Fast path: two whole groups of plain characters.
-                if digits == 0 && i &+ 8 <= n {
-                    let r0 = r[Int(p[i])], r1 = r[Int(p[i &+ 1])], r2 = r[Int(p[i &+ 2])], r3 = r[Int(p[i &+ 3])]
-                    let r4 = r[Int(p[i &+ 4])], r5 = r[Int(p[i &+ 5])], r6 = r[Int(p[i &+ 6])], r7 = r[Int(p[i &+ 7])]
-                    if (r0 | r1 | r2 | r3 | r4 | r5 | r6 | r7) < pad && produced &+ w &+ 6 <= limit {
-                        if w &+ 6 > capacity {
-                            flush()
-                            if stopped { break decoding }
-                        }
-                        let a = UInt32(r0) << 18 | UInt32(r1) << 12 | UInt32(r2) << 6 | UInt32(r3)
-                        let b = UInt32(r4) << 18 | UInt32(r5) << 12 | UInt32(r6) << 6 | UInt32(r7)
-                        o[w] = UInt8(truncatingIfNeeded: a >> 16)
-                        o[w &+ 1] = UInt8(truncatingIfNeeded: a >> 8)
-                        o[w &+ 2] = UInt8(truncatingIfNeeded: a)
-                        o[w &+ 3] = UInt8(truncatingIfNeeded: b >> 16)
-                        o[w &+ 4] = UInt8(truncatingIfNeeded: b >> 8)
-                        o[w &+ 5] = UInt8(truncatingIfNeeded: b)
-                        w &+= 6
-                        i &+= 8
-                        continue
+            placedDigits.withUnsafeBufferPointer { placed in
+                let r = ranks.baseAddress!
+                let t = placed.baseAddress!
+                var produced = 0   // bytes handed to `consume`
+                var w = 0          // bytes in `buffer`
+                var i = 0
+                // GLib's state within a group of four significant characters.
+                var group: UInt32 = 0
+                var digits = 0
+                var thirdIsPad = false, fourthIsPad = false
+                while produced &+ w < limit {
+                    if w == capacity {
+                        let keepGoing = consume(UnsafeRawBufferPointer(start: o, count: w))
+                        produced &+= w
+                        w = 0
+                        guard keepGoing else { return produced }
                     }
-                }
-                let rank = r[Int(p[i])]
-                i &+= 1
-                if rank == skip { continue }
-                group = group << 6 | UInt32(rank & 0x3F)
-                thirdIsPad = fourthIsPad
-                fourthIsPad = rank == pad
-                digits &+= 1
-                if digits == 4 {
+                    if digits == 0 {
+                        // Bulk: two groups of plain characters at a time,
+                        // stored as one 8-byte word (6 bytes meant, 2 spare).
+                        let byRoom = capacity &- w >= 8 ? (capacity &- w &- 2) / 6 : 0
+                        var blocks = min((n &- i) / 8, byRoom, (limit &- produced &- w) / 6)
+                        while blocks > 0 {
+                            let a = t[Int(p[i])] | t[256 | Int(p[i &+ 1])] | t[512 | Int(p[i &+ 2])] | t[768 | Int(p[i &+ 3])]
+                            let b = t[Int(p[i &+ 4])] | t[256 | Int(p[i &+ 5])] | t[512 | Int(p[i &+ 6])]
+                                | t[768 | Int(p[i &+ 7])]
+                            if (a | b) & special != 0 { break }
+                            let word = UInt64((a << 8).byteSwapped) | UInt64((b << 8).byteSwapped) << 24
+                            (o + w).storeBytes(of: word.littleEndian, as: UInt64.self)
+                            w &+= 6
+                            i &+= 8
+                            blocks &-= 1
+                        }
+                        if w == capacity { continue }
+                    }
+                    // One character at a time: newlines, `=`, the tail.
+                    guard i < n else { break }
+                    let rank = r[Int(p[i])]
+                    i &+= 1
+                    if rank == skip { continue }
+                    group = group << 6 | UInt32(rank & 0x3F)
+                    thirdIsPad = fourthIsPad
+                    fourthIsPad = rank == pad
+                    digits &+= 1
+                    guard digits == 4 else { continue }
                     digits = 0
-                    guard put(UInt8(truncatingIfNeeded: group >> 16)) else { break }
-                    if !thirdIsPad { guard put(UInt8(truncatingIfNeeded: group >> 8)) else { break } }
-                    if !fourthIsPad { guard put(UInt8(truncatingIfNeeded: group)) else { break } }
+                    let count = 3 - (thirdIsPad ? 1 : 0) - (fourthIsPad ? 1 : 0)
+                    for index in 0..<count {
+                        if produced &+ w == limit { break }
+                        if w == capacity {
+                            let keepGoing = consume(UnsafeRawBufferPointer(start: o, count: w))
+                            produced &+= w
+                            w = 0
+                            guard keepGoing else { return produced }
+                        }
+                        // The first byte, then the second unless the third
+                        // character was `=`, then the third.
+                        let shift = index == 0 ? 16 : (index == 1 && !thirdIsPad ? 8 : 0)
+                        o.storeBytes(of: UInt8(truncatingIfNeeded: group >> UInt32(shift)), toByteOffset: w, as: UInt8.self)
+                        w &+= 1
+                    }
                     group = 0
                 }
+                if w > 0 { _ = consume(UnsafeRawBufferPointer(start: o, count: w)) }
+                return produced &+ w
             }
-            flush()
-            return produced
         }
     }
 
@@ -204,6 +232,11 @@ public enum Base64 {
         return Array(bytes).withUnsafeBytes { encode($0) }
     }
 
+    /// The two characters of every 12-bit value, the first in the low byte.
+    private static let pairTable: [UInt16] = (0..<4096).map { value in
+        UInt16(alphabet[value >> 6]) | UInt16(alphabet[value & 63]) << 8
+    }
+
     /// Encodes bytes that `fill` writes into the String's own storage:
     /// `fill` gets room for `count` bytes and returns how many it wrote (at
     /// most `count`); they are then encoded in place, from the last group to
@@ -217,20 +250,36 @@ public enum Base64 {
                 let a = alphabet.baseAddress!
                 // Group g reads bytes 3g..<3g+3 and writes characters 4g..<4g+4;
                 // going backwards, what it writes only covers bytes already read.
-                var g = (n + 2) / 3
-                var tail = n % 3
-                while g > 0 {
-                    g &-= 1
+                var g = n / 3
+                let tail = n % 3
+                if tail != 0 {
                     let s = g &* 3, d = g &* 4
-                    let b0 = UInt32(base[s])
-                    let b1 = tail == 1 ? 0 : UInt32(base[s &+ 1])
-                    let b2 = tail != 0 ? 0 : UInt32(base[s &+ 2])
-                    let v = b0 << 16 | b1 << 8 | b2
+                    let v = UInt32(base[s]) << 16 | (tail == 2 ? UInt32(base[s &+ 1]) << 8 : 0)
                     base[d] = a[Int(v >> 18 & 63)]
                     base[d &+ 1] = a[Int(v >> 12 & 63)]
-                    base[d &+ 2] = tail == 1 ? UInt8(ascii: "=") : a[Int(v >> 6 & 63)]
-                    base[d &+ 3] = tail != 0 ? UInt8(ascii: "=") : a[Int(v & 63)]
-                    tail = 0
+                    base[d &+ 2] = tail == 2 ? a[Int(v >> 6 & 63)] : UInt8(ascii: "=")
+                    base[d &+ 3] = UInt8(ascii: "=")
+                }
+                // Two groups at a time: six bytes in, one 8-byte word out. The
+                // load takes two bytes more than it uses, still inside the
+                // storage (whose size is at least 4 × the groups).
+                pairTable.withUnsafeBufferPointer { pairs in
+                    let t = pairs.baseAddress!
+                    while g >= 2 {
+                        g &-= 2
+                        let s = g &* 3, d = g &* 4
+                        let x = UInt64(bigEndian: UnsafeRawPointer(base + s).loadUnaligned(as: UInt64.self))
+                        let word = UInt64(t[Int(x >> 52)]) | UInt64(t[Int(x >> 40 & 0xFFF)]) << 16
+                            | UInt64(t[Int(x >> 28 & 0xFFF)]) << 32 | UInt64(t[Int(x >> 16 & 0xFFF)]) << 48
+                        UnsafeMutableRawPointer(base + d).storeBytes(of: UInt64(littleEndian: word), as: UInt64.self)
+                    }
+                }
+                if g == 1 {
+                    let v = UInt32(base[0]) << 16 | UInt32(base[1]) << 8 | UInt32(base[2])
+                    base[0] = a[Int(v >> 18 & 63)]
+                    base[1] = a[Int(v >> 12 & 63)]
+                    base[2] = a[Int(v >> 6 & 63)]
+                    base[3] = a[Int(v & 63)]
                 }
             }
             return encodedCount(n)

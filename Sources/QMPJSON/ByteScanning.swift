@@ -50,6 +50,26 @@ func scanStringBody(_ p: UnsafePointer<UInt8>, from: Int, to: Int, quote: UInt8)
     return i
 }
 
+/// Lexer, inside a long string body: as `scanStringBody`, and also any
+/// byte above 0x7F (which ends the long string's plain run).
+func scanPlainStringBody(_ p: UnsafePointer<UInt8>, from: Int, to: Int, quote: UInt8) -> Int {
+    var i = from
+    let q = swarSplat(quote)
+    let bs = swarSplat(0x5C)
+    while i &+ 8 <= to {
+        let v = loadWord(p, i)
+        let hit = swarZeroBytes(v ^ q) | swarZeroBytes(v ^ bs) | swarBytesBelow(v, 0x20) | (v & swarHighs)
+        if hit != 0 { break }
+        i &+= 8
+    }
+    while i < to {
+        let b = p[i]
+        if isStringBodyStop(b, quote: quote) || b >= 0x80 { return i }
+        i &+= 1
+    }
+    return i
+}
+
 /// String decoder: a backslash or a non-ASCII byte.
 func scanPlainASCII(_ p: UnsafePointer<UInt8>, from: Int, to: Int) -> Int {
     var i = from

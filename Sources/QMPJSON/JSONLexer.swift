@@ -42,14 +42,10 @@ extension JSONMessageParser {
         @inline(__always) get { text.count &- tokenStart &+ longString.count }
     }
 
-    /// Appends a run of string body: to the long string once the body is
-    /// long enough (and while it stays plain), else to the token text.
+    /// Appends a run of string body to the token text; a plain body that
+    /// grows past the threshold moves to the long string.
     @inline(__always)
     mutating func appendStringRun(_ p: UnsafePointer<UInt8>, _ count: Int) {
-        if longString.isActive {
-            if longString.append(p, count) { return }
-            longString.drain(into: &text)
-        }
         let before = text.count &- tokenStart
         appendRun(p, count)
         // Crossing the threshold (once per token): move the body out of the
@@ -59,7 +55,9 @@ extension JSONMessageParser {
             let moved = text.withUnsafeBufferPointer { buffer in
                 let body = buffer.baseAddress! + bodyStart
                 let length = buffer.count &- bodyStart
-                return scanPlainASCII(body, from: 0, to: length) == length && longString.append(body, length)
+                guard scanPlainASCII(body, from: 0, to: length) == length else { return false }
+                longString.append(body, length)
+                return true
             }
             if moved { text.removeSubrange(bodyStart...) }
         }
@@ -178,10 +176,25 @@ extension JSONMessageParser {
                 let quote: UInt8 = state == .doubleQuoted ? 0x22 : 0x27
                 let room = maxToken &+ 1 &- partialTokenLength
                 let runEnd = min(n, i &+ room)
-                let stop = scanStringBody(p, from: i, to: runEnd, quote: quote)
-                if stop > i {
-                    appendStringRun(p + i, stop &- i)
-                    i = stop
+                var stop: Int
+                if longString.isActive {
+                    stop = scanPlainStringBody(p, from: i, to: runEnd, quote: quote)
+                    if stop > i {
+                        longString.append(p + i, stop &- i)
+                        i = stop
+                    }
+                    if stop < runEnd && p[stop] >= 0x80 && p[stop] < 0xFE {
+                        // Not plain after all: the rest goes through the token
+                        // text, from the next round on.
+                        longString.drain(into: &text)
+                        stop = runEnd
+                    }
+                } else {
+                    stop = scanStringBody(p, from: i, to: runEnd, quote: quote)
+                    if stop > i {
+                        appendStringRun(p + i, stop &- i)
+                        i = stop
+                    }
                 }
                 if stop < runEnd {
                     let c = p[i]

@@ -10,23 +10,23 @@
 let longStringThreshold = 1 << 16
 
 struct LongStringBuilder {
-    /// Size of each piece: big enough to keep the piece count low, small
-    /// enough that the memory of a finished piece is returned early.
-    static let pieceSize = 1 << 20
+    /// Size of each piece: big enough to keep the piece count low and to be
+    /// its own mapping (the agent maps blocks of 2 MiB and more on their
+    /// own), so that the memory of each piece is returned as soon as it has
+    /// been copied.
+    static let pieceSize = 2 << 20
 
     private(set) var pieces: [[UInt8]] = []
     /// Body bytes held (the quotes are not).
     private(set) var count = 0
-    /// Pieces kept from an earlier string, so that a stream of writes does
-    /// not allocate fresh pages for every request.
+    /// A piece kept from an earlier string, so that a stream of writes does
+    /// not map fresh pages for every request.
     private var spare: [[UInt8]] = []
 
     var isActive: Bool { count > 0 }
 
-    /// Appends a run of body bytes; false (nothing appended) if it holds a
-    /// byte above 0x7F.
-    mutating func append(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
-        guard !containsNonASCII(p, n) else { return false }
+    /// Appends a run of body bytes, none above 0x7F.
+    mutating func append(_ p: UnsafePointer<UInt8>, _ n: Int) {
         var offset = 0
         while offset < n {
             if pieces.isEmpty || pieces[pieces.count &- 1].count == Self.pieceSize {
@@ -40,7 +40,6 @@ struct LongStringBuilder {
             offset &+= take
         }
         count &+= n
-        return true
     }
 
     /// The body as one String; the builder is empty afterwards.
@@ -97,9 +96,9 @@ struct LongStringBuilder {
         return all
     }
 
-    static let spareCount = 2
+    static let spareCount = 1
 
-    /// Keeps a few pieces for the next long string; frees the others now.
+    /// Keeps a piece for the next long string; frees the others now.
     private mutating func recycle(_ piece: inout [UInt8]) {
         var taken: [UInt8] = []
         swap(&taken, &piece)
