@@ -178,7 +178,7 @@ extension JSONMessageParser {
                 let runEnd = min(n, i &+ room)
                 var stop: Int
                 if longString.isActive {
-                    stop = scanPlainStringBody(p, from: i, to: runEnd, quote: quote)
+                    stop = scanStringBody(p, from: i, to: runEnd, quote: quote, plain: true)
                     if stop > i {
                         longString.append(p + i, stop &- i)
                         i = stop
