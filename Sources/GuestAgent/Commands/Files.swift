@@ -165,7 +165,6 @@ struct GuestFileRead: @MainActor GuestAgentCommand {
         let count = arguments.count ?? 4096
         guard count >= 0 && count <= guestFileReadMaximum else { throw invalidCount(count) }
         let stream = file.stream
-        defer { stream.clearIndicators() }
         if file.lastOperation == .writing {
             do {
                 try stream.flush()
@@ -174,6 +173,7 @@ struct GuestFileRead: @MainActor GuestAgentCommand {
             }
             file.lastOperation = .none
         }
+        defer { stream.clearIndicators() }
         var outcome = Swift.Result<Int, SystemError>.success(0)
         // The bytes are read into the reply string's own storage and encoded there.
         let encoded = Base64.encode(reading: Int(count)) { storage in

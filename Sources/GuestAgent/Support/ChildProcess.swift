@@ -127,8 +127,6 @@ final class PipeEnd {
 
     isolated deinit { close() }
 
-    var isOpen: Bool { descriptor >= 0 }
-
     /// Calls `handler` while `condition` holds, until it returns false or
     /// the pipe is closed.
     func watch(_ condition: GIOCondition, _ handler: @escaping (GIOCondition) -> Bool) {

@@ -45,7 +45,6 @@ final class StdioStream {
     }
 
     var isAtEnd: Bool { feof(stream) != 0 }
-    var hasError: Bool { ferror(stream) != 0 }
 
     /// Forgets the end-of-file and error indicators.
     func clearIndicators() { clearerr(stream) }
