@@ -5,7 +5,23 @@ let registeredCommands: [any GuestAgentCommand.Type] = [
     GuestSyncDelimited.self,
     GuestSync.self,
     GuestPing.self,
+    GuestSetTime.self,
     GuestInfo.self,
+    GuestShutdown.self,
+    GuestFsfreezeGetStatus.self,
+    GuestFsfreezeFreeze.self,
+    GuestFsfreezeFreezeList.self,
+    GuestFsfreezeThaw.self,
+    GuestFstrim.self,
+    GuestSuspendDisk.self,
+    GuestSuspendRam.self,
+    GuestSuspendHybrid.self,
+    GuestSetVcpus.self,
+    GuestSetUserPassword.self,
+    GuestSetMemoryBlocks.self,
+    GuestSSHGetAuthorizedKeys.self,
+    GuestSSHAddAuthorizedKeys.self,
+    GuestSSHRemoveAuthorizedKeys.self,
 ]
 
 /// The registered commands and which of them are enabled right now.
