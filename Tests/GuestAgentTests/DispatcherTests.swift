@@ -214,7 +214,7 @@ private func error(_ desc: String, id: String? = nil, class errorClass: String =
     }
 
     @Test func infoListsEveryCommandNewestFirstWithItsState() {
-        let agent = GAState()
+        let agent = GAState(commands: CommandRegistry([GuestSyncDelimited.self, GuestSync.self, GuestPing.self, GuestInfo.self]))
         agent.commands.applyFilters(blocked: ["guest-ping"], allowed: nil, frozen: false)
         #expect(reply(#"{"execute":"guest-info"}"#, agent: agent) == """
             {"return": {"version": "\(qgaInterfaceVersion)", "supported_commands": [\
