@@ -9,7 +9,8 @@ import Testing
 /// FITHAW and FITRIM, on an ext4 image of ours loop-mounted inside a
 /// fixture root whose mount table lists that mount only (daemon.md §10,
 /// commands.md §7). Needs root and loop devices.
-@Suite("Control: fsfreeze and fstrim on a loop-mounted ext4 image", .serialized)
+@Suite("Control: fsfreeze and fstrim on a loop-mounted ext4 image", .serialized,
+       .enabled(if: LoopFilesystem.available, "needs root, mkfs.ext4 and loop devices (/dev/loop-control): none here"))
 struct FsfreezeLoopTests {
     static let freeze = #"{"execute":"guest-fsfreeze-freeze"}"#
     static let thaw = #"{"execute":"guest-fsfreeze-thaw"}"#

@@ -167,35 +167,35 @@ enum Suspend {
     }
 }
 
-/// `guest-suspend-disk`: hibernate. No reply on success.
-struct GuestSuspendDisk: @MainActor GuestAgentCommand {
+/// The three guest-suspend-* commands: the chain of `Suspend` for their
+/// mode; no reply on success.
+protocol GuestSuspendCommand: GuestAgentCommand where Arguments == NoArguments, Result == EmptyResult {
+    static var mode: SuspendMode { get }
+}
+
+extension GuestSuspendCommand {
+    static var successResponse: Bool { false }
+
+    static func run(_ arguments: NoArguments, agent: GAState) throws(QMPError) -> EmptyResult {
+        try Suspend.suspend(mode, agent: agent)
+        return EmptyResult()
+    }
+}
+
+/// `guest-suspend-disk`: hibernate.
+struct GuestSuspendDisk: @MainActor GuestSuspendCommand {
     static let name = "guest-suspend-disk"
-    static let successResponse = false
-
-    static func run(_ arguments: NoArguments, agent: GAState) throws(QMPError) -> EmptyResult {
-        try Suspend.suspend(.disk, agent: agent)
-        return EmptyResult()
-    }
+    static let mode = SuspendMode.disk
 }
 
-/// `guest-suspend-ram`: suspend to RAM. No reply on success.
-struct GuestSuspendRam: @MainActor GuestAgentCommand {
+/// `guest-suspend-ram`: suspend to RAM.
+struct GuestSuspendRam: @MainActor GuestSuspendCommand {
     static let name = "guest-suspend-ram"
-    static let successResponse = false
-
-    static func run(_ arguments: NoArguments, agent: GAState) throws(QMPError) -> EmptyResult {
-        try Suspend.suspend(.ram, agent: agent)
-        return EmptyResult()
-    }
+    static let mode = SuspendMode.ram
 }
 
-/// `guest-suspend-hybrid`: both. No reply on success.
-struct GuestSuspendHybrid: @MainActor GuestAgentCommand {
+/// `guest-suspend-hybrid`: both.
+struct GuestSuspendHybrid: @MainActor GuestSuspendCommand {
     static let name = "guest-suspend-hybrid"
-    static let successResponse = false
-
-    static func run(_ arguments: NoArguments, agent: GAState) throws(QMPError) -> EmptyResult {
-        try Suspend.suspend(.hybrid, agent: agent)
-        return EmptyResult()
-    }
+    static let mode = SuspendMode.hybrid
 }
