@@ -117,6 +117,10 @@ import Testing
         #expect(elapsed >= 0.9 && elapsed < 5, "\(elapsed) s")
         let pid = try #require(readFile(grandchild).flatMap { pid_t($0.split(separator: "\n").first ?? "") })
         #expect(processGone(pid), "the grandchild \(pid) survived")
+        // Closing its output does not get a child out of the timeout.
+        machine.program("/sbin/quiet-hang", "exec >/dev/null 2>&1\nsleep 60")
+        #expect(run(machine, ["/sbin/quiet-hang"], timeout: 1)
+                    == QMPError("child process has failed to do things: timed out after 1 s and was killed"))
         // A quick child is not affected.
         machine.fake("/sbin/quick")
         #expect(run(machine, ["/sbin/quick"], timeout: 1) == nil)

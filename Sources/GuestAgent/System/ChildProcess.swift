@@ -115,23 +115,36 @@ enum ChildProcess {
         }
         var output: [UInt8] = []
         var timedOut = false
+        let killSession = {
+            // The whole session: a hook's own children go too.
+            kill(-pid, SIGKILL)
+            kill(pid, SIGKILL)
+            timedOut = true
+        }
         if failure == nil {
             switch readAll(outputPipe[0], until: deadline, into: &output) {
             case .finished: break
             case .failed(let error): failure = QMPError("\(action): cannot read from stdout/stderr pipe: \(error)")
-            case .deadlinePassed:
-                // The whole session: a hook's own children go too.
-                kill(-pid, SIGKILL)
-                kill(pid, SIGKILL)
-                timedOut = true
+            case .deadlinePassed: killSession()
             }
         }
         closeDescriptor(&outputPipe[0])
 
+        // A child that closed its output may still run: the deadline holds
+        // for the wait too.
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else {
+        while true {
+            let polling = deadline != nil && !timedOut
+            let result = waitpid(pid, &status, polling ? WNOHANG : 0)
+            if result == pid { break }
+            if result < 0 {
+                if errno == EINTR { continue }
                 throw failure ?? QMPError("failed to wait for child (pid: \(pid)): \(SystemError(errno: errno))")
+            }
+            if let deadline, monotonicMilliseconds() >= deadline {
+                killSession()
+            } else {
+                usleep(10_000)
             }
         }
         if let failure { throw failure }
