@@ -18,10 +18,16 @@ let package = Package(
             pkgConfig: "glib-2.0",
             providers: [.apt(["libglib2.0-dev"])]
         ),
+        .systemLibrary(
+            name: "CUdev",
+            path: "Sources/CUdev",
+            pkgConfig: "libudev",
+            providers: [.apt(["libudev-dev"])]
+        ),
         .target(name: "QMPJSON"),
         .target(
             name: "GuestAgent",
-            dependencies: ["CGLib", "QMPJSON"],
+            dependencies: ["CGLib", "CUdev", "QMPJSON"],
             swiftSettings: daemonSettings
         ),
         .executableTarget(

@@ -9,6 +9,8 @@
 #include <sys/ioctl.h>
 #include <linux/vm_sockets.h>
 #include <linux/fs.h>
+#include <linux/nvme_ioctl.h>
+#include <stdio.h>
 
 /* glibc declares these only under _GNU_SOURCE, which the Swift Glibc module
    is not built with. */
@@ -36,6 +38,17 @@ typedef struct fstrim_range cglib_fstrim_range;
 /* glibc's POSIX_SPAWN_SETSID (declared for _GNU_SOURCE only): the child
    starts a new session, as qemu-ga's children do after fork. */
 static const short cglib_posix_spawn_setsid = 0x80;
+
+/* sscanf is variadic, which Swift cannot call, and building a va_list in
+   Swift costs far more than the scan. Up to 24 output pointers; sscanf
+   ignores the ones the format does not use. */
+static inline int cglib_sscanf(const char *input, const char *format, void *const *p) {
+    return sscanf(input, format, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11],
+                  p[12], p[13], p[14], p[15], p[16], p[17], p[18], p[19], p[20], p[21], p[22], p[23]);
+}
+
+/* NVME_IOCTL_ADMIN_CMD is a function-like macro Swift cannot import. */
+static inline unsigned long cglib_nvme_ioctl_admin_cmd(void) { return NVME_IOCTL_ADMIN_CMD; }
 
 /* getopt's results live in C globals, which Swift 6 treats as unsafe shared
    state; the agent reads them only on the main thread, through these. */

@@ -18,8 +18,8 @@ import Testing
         #expect((access(agent.frozenMarkerPath, F_OK) == 0) == frozen, "marker", sourceLocation: sourceLocation)
     }
 
-    @Test func enteringAndLeavingFrozenMode() {
-        let machine = FixtureMachine()
+    @Test func enteringAndLeavingFrozenMode() throws {
+        let machine = try FixtureTree()
         let captured = CapturedLog(in: machine)
         let agent = machine.agent({ $0.blockedRPCs = ["guest-get-time", "guest-fstrim"] }, log: captured.log)
         let before = captured.lines.count
@@ -35,7 +35,7 @@ import Testing
         let frozenLines = Array(captured.lines[before...])
         #expect(frozenLines.last == "warning: disabling logging due to filesystem freeze")
         #expect(frozenLines.dropLast() == ArraySlice(agent.commands.entries.map(\.name)
-            .filter { !Self.freezeSafe.contains($0) && $0 != "guest-fstrim" }.map { "debug: disabling command: \($0)" }))
+            .filter { !Self.freezeSafe.contains($0) && !agent.config.blockedRPCs.contains($0) }.map { "debug: disabling command: \($0)" }))
         // Entering twice changes nothing.
         agent.setFrozen()
         #expect(captured.lines.count == before + frozenLines.count)
@@ -45,14 +45,14 @@ import Testing
         let thawLines = Array(captured.lines[(before + frozenLines.count)...])
         #expect(thawLines.first == "warning: logging re-enabled due to filesystem unfreeze")
         #expect(thawLines.dropFirst() == ArraySlice(agent.commands.entries.map(\.name)
-            .filter { !Self.freezeSafe.contains($0) && $0 != "guest-fstrim" }.map { "debug: enabling command: \($0)" }))
+            .filter { !Self.freezeSafe.contains($0) && !agent.config.blockedRPCs.contains($0) }.map { "debug: enabling command: \($0)" }))
         // The block list still holds.
         #expect(!agent.commands.isEnabled("guest-fstrim"))
         #expect(agent.commands.isEnabled("guest-shutdown"))
     }
 
-    @Test func aMarkerThatCannotBeCreatedOrDeletedIsWarnedAbout() {
-        let machine = FixtureMachine()
+    @Test func aMarkerThatCannotBeCreatedOrDeletedIsWarnedAbout() throws {
+        let machine = try FixtureTree()
         let captured = CapturedLog(in: machine)
         let agent = machine.agent({ $0.stateDirectory = machine.path("/missing") }, log: captured.log)
         agent.setFrozen()
@@ -71,9 +71,9 @@ import Testing
     /// A start in frozen mode puts off the log file and the pid file; the
     /// thaw creates them.
     @Test func theThawCreatesTheDeferredFiles() throws {
-        let machine = FixtureMachine()
-        machine.mountTable([])
-        writeFile(machine.stateDirectory + "/qga.state.isfrozen", "")
+        let machine = try FixtureTree()
+        try machine.mountTable([])
+        try machine.file("/var/run/qga.state.isfrozen", "")
         let log = GALog()
         log.verbose = true
         log.isEnabled = false
@@ -92,19 +92,19 @@ import Testing
         #expect(readFile(machine.path("/deferred.pid")) == nil)
     }
 
-    @Test func aFreezeThatFreezesNothingLeavesFrozenModeAtOnce() {
-        let machine = FixtureMachine()
-        machine.mountTable([])
-        machine.fake("/etc/qemu/fsfreeze-hook")
+    @Test func aFreezeThatFreezesNothingLeavesFrozenModeAtOnce() throws {
+        let machine = try FixtureTree()
+        try machine.mountTable([])
+        try machine.fake("/etc/qemu/fsfreeze-hook")
         let agent = machine.agent { $0.fsfreezeHook = "/etc/qemu/fsfreeze-hook" }
         #expect(answer(#"{"execute":"guest-fsfreeze-freeze"}"#, agent: agent) == #"{"return": 0}"#)
         Self.expectFrozen(agent, false)
         #expect(machine.calls == ["fsfreeze-hook freeze"])
     }
 
-    @Test func freezeListOnlyOpensTheMountPointsNamedExactly() {
-        let machine = FixtureMachine()
-        machine.mountTable(["/top", "/srv/data", "/srv"])
+    @Test func freezeListOnlyOpensTheMountPointsNamedExactly() throws {
+        let machine = try FixtureTree()
+        try machine.mountTable(["/top", "/srv/data", "/srv"])
         let agent = machine.agent()
         for list in [#"[]"#, #"["/srv/data/", "srv", "/nonexistent"]"#] {
             #expect(answer(#"{"execute":"guest-fsfreeze-freeze-list","arguments":{"mountpoints":\#(list)}}"#, agent: agent)
@@ -112,31 +112,31 @@ import Testing
         }
         // Reverse mount order: /srv is the first one tried.
         #expect(answer(#"{"execute":"guest-fsfreeze-freeze-list","arguments":{"mountpoints":["/srv/data","/srv"]}}"#, agent: agent)
-                    == errorReply("failed to open /srv: No such file or directory"))
+                    == errorLine("failed to open /srv: No such file or directory"))
         #expect(answer(#"{"execute":"guest-fsfreeze-freeze-list"}"#, agent: agent)
-                    == errorReply("failed to open /srv: No such file or directory"))
+                    == errorLine("failed to open /srv: No such file or directory"))
         Self.expectFrozen(agent, false)
     }
 
     /// A failed freeze thaws everything, hook included, and is an error.
-    @Test func aFailedFreezeThawsEverything() {
-        let machine = FixtureMachine()
-        machine.mountTable(["/top", "/gone"])
-        machine.fake("/etc/qemu/fsfreeze-hook")
+    @Test func aFailedFreezeThawsEverything() throws {
+        let machine = try FixtureTree()
+        try machine.mountTable(["/top", "/gone"])
+        try machine.fake("/etc/qemu/fsfreeze-hook")
         let agent = machine.agent { $0.fsfreezeHook = "/etc/qemu/fsfreeze-hook" }
         #expect(answer(#"{"execute":"guest-fsfreeze-freeze"}"#, agent: agent)
-                    == errorReply("failed to open /gone: No such file or directory"))
+                    == errorLine("failed to open /gone: No such file or directory"))
         Self.expectFrozen(agent, false)
         #expect(machine.calls == ["fsfreeze-hook freeze", "fsfreeze-hook thaw"])
         #expect(agent.commands.isEnabled("guest-fsfreeze-freeze"))
     }
 
-    @Test func aFailingFreezeHookFreezesNothing() {
-        let machine = FixtureMachine()
-        machine.mountTable([])
-        machine.fake("/etc/qemu/fsfreeze-hook", status: 2, output: "database busy\n")
-        machine.fake("/hooks/silent", status: 7)
-        machine.program("/hooks/killed", "kill -KILL $$")
+    @Test func aFailingFreezeHookFreezesNothing() throws {
+        let machine = try FixtureTree()
+        try machine.mountTable([])
+        try machine.fake("/etc/qemu/fsfreeze-hook", status: 2, output: "database busy\n")
+        try machine.fake("/hooks/silent", status: 7)
+        try machine.program("/hooks/killed", "kill -KILL $$")
         let cases = [
             ("/etc/qemu/fsfreeze-hook", "child process has failed to execute fsfreeze hook: database busy\n"),
             ("/hooks/silent", "child process has failed to execute fsfreeze hook: exit status 7"),
@@ -145,7 +145,7 @@ import Testing
         ]
         for (hook, text) in cases {
             let agent = machine.agent { $0.fsfreezeHook = hook }
-            #expect(answer(#"{"execute":"guest-fsfreeze-freeze"}"#, agent: agent) == errorReply(text), "\(hook)")
+            #expect(answer(#"{"execute":"guest-fsfreeze-freeze"}"#, agent: agent) == errorLine(text), "\(hook)")
             Self.expectFrozen(agent, false)
         }
         // Only ever run with `freeze`: a failed freeze hook is not undone.
@@ -154,33 +154,33 @@ import Testing
 
     /// Thaw works when not frozen (0) and still runs the hook; a failing
     /// thaw hook makes an error of a thaw that happened.
-    @Test func thawRunsTheHookAndReportsItsFailure() {
-        let machine = FixtureMachine()
-        machine.mountTable(["/gone"])
-        machine.fake("/etc/qemu/fsfreeze-hook")
+    @Test func thawRunsTheHookAndReportsItsFailure() throws {
+        let machine = try FixtureTree()
+        try machine.mountTable(["/gone"])
+        try machine.fake("/etc/qemu/fsfreeze-hook")
         let agent = machine.agent { $0.fsfreezeHook = "/etc/qemu/fsfreeze-hook" }
         #expect(answer(#"{"execute":"guest-fsfreeze-thaw"}"#, agent: agent) == #"{"return": 0}"#)
         #expect(machine.calls == ["fsfreeze-hook thaw"])
 
-        machine.fake("/etc/qemu/fsfreeze-hook", status: 3)
-        writeFile(machine.stateDirectory + "/qga.state.isfrozen", "")
+        try machine.fake("/etc/qemu/fsfreeze-hook", status: 3)
+        try machine.file("/var/run/qga.state.isfrozen", "")
         let frozen = machine.agent({ $0.fsfreezeHook = "/etc/qemu/fsfreeze-hook" }, frozen: true)
         #expect(answer(#"{"execute":"guest-fsfreeze-thaw"}"#, agent: frozen)
-                    == errorReply("child process has failed to execute fsfreeze hook: exit status 3"))
+                    == errorLine("child process has failed to execute fsfreeze hook: exit status 3"))
         Self.expectFrozen(frozen, false)
     }
 
-    @Test func aThawWithoutMountListStaysFrozen() {
-        let machine = FixtureMachine()
-        machine.fake("/etc/qemu/fsfreeze-hook")
-        writeFile(machine.stateDirectory + "/qga.state.isfrozen", "")
+    @Test func aThawWithoutMountListStaysFrozen() throws {
+        let machine = try FixtureTree()
+        try machine.fake("/etc/qemu/fsfreeze-hook")
+        try machine.file("/var/run/qga.state.isfrozen", "")
         let agent = machine.agent({ $0.fsfreezeHook = "/etc/qemu/fsfreeze-hook" }, frozen: true)
         #expect(answer(#"{"execute":"guest-fsfreeze-thaw"}"#, agent: agent)
-                    == errorReply("failed to open mtab file: '/proc/self/mounts'"))
+                    == errorLine("failed to open mtab file: '/proc/self/mounts'"))
         Self.expectFrozen(agent, true)
         #expect(machine.calls.isEmpty)
         // Exit through another path: the clean-up tries again.
-        machine.mountTable([])
+        try machine.mountTable([])
         Fsfreeze.cleanUp(agent: agent)
         Self.expectFrozen(agent, false)
         #expect(machine.calls == ["fsfreeze-hook thaw"])
@@ -189,11 +189,11 @@ import Testing
     /// Better (`kill-hook-after`): a hanging hook is killed, the freeze
     /// fails, and the hook's thaw undoes whatever it did.
     @Test func aHangingHookIsKilledAfterTheTimeout() throws {
-        let machine = FixtureMachine()
-        machine.mountTable([])
+        let machine = try FixtureTree()
+        try machine.mountTable([])
         let log = machine.path("/calls")
         let grandchild = machine.path("/grandchild")
-        machine.program("/etc/qemu/fsfreeze-hook", """
+        try machine.program("/etc/qemu/fsfreeze-hook", """
             echo "hook $1" >> '\(log)'
             [ "$1" = thaw ] && exit 0
             sleep 60 & echo $! > '\(grandchild)'
@@ -205,7 +205,7 @@ import Testing
         }
         let started = monotonicSeconds()
         #expect(answer(#"{"execute":"guest-fsfreeze-freeze"}"#, agent: agent)
-                    == errorReply("child process has failed to execute fsfreeze hook: timed out after 1 s and was killed"))
+                    == errorLine("child process has failed to execute fsfreeze hook: timed out after 1 s and was killed"))
         #expect(monotonicSeconds() - started < 5)
         Self.expectFrozen(agent, false)
         #expect(machine.calls == ["hook freeze", "hook thaw"])
@@ -215,11 +215,11 @@ import Testing
 
     /// Better (`thaw-after`): frozen longer than that without a thaw, the
     /// agent thaws by itself.
-    @Test func theAutoThawTimerThaws() {
-        let machine = FixtureMachine()
-        machine.mountTable([])
-        machine.fake("/etc/qemu/fsfreeze-hook")
-        writeFile(machine.stateDirectory + "/qga.state.isfrozen", "")
+    @Test func theAutoThawTimerThaws() throws {
+        let machine = try FixtureTree()
+        try machine.mountTable([])
+        try machine.fake("/etc/qemu/fsfreeze-hook")
+        try machine.file("/var/run/qga.state.isfrozen", "")
         let agent = machine.agent({
             $0.fsfreezeHook = "/etc/qemu/fsfreeze-hook"
             $0.thawAfter = 1
@@ -234,19 +234,19 @@ import Testing
     }
 
     /// While the thaw fails, the timer keeps trying.
-    @Test func theAutoThawRetries() {
-        let machine = FixtureMachine()
-        writeFile(machine.stateDirectory + "/qga.state.isfrozen", "")
+    @Test func theAutoThawRetries() throws {
+        let machine = try FixtureTree()
+        try machine.file("/var/run/qga.state.isfrozen", "")
         let agent = machine.agent({ $0.thawAfter = 1 }, frozen: true)
         #expect(!drive(for: 1.5) { !agent.isFrozen })
-        machine.mountTable([])
+        try machine.mountTable([])
         #expect(drive(for: 3) { !agent.isFrozen })
     }
 
-    @Test func noTimerWithoutThawAfter() {
-        let machine = FixtureMachine()
-        machine.mountTable([])
-        writeFile(machine.stateDirectory + "/qga.state.isfrozen", "")
+    @Test func noTimerWithoutThawAfter() throws {
+        let machine = try FixtureTree()
+        try machine.mountTable([])
+        try machine.file("/var/run/qga.state.isfrozen", "")
         let agent = machine.agent({ $0.thawAfter = 0 }, frozen: true)
         #expect(!drive(for: 1.2) { !agent.isFrozen })
     }

@@ -11,17 +11,17 @@ import Testing
 
     /// A machine with users alice (home /home/alice, existing) and nohome
     /// (home /home/nohome, missing).
-    static func machine() -> FixtureMachine {
-        let machine = FixtureMachine()
-        machine.write("/etc/passwd", """
+    static func machine() throws -> FixtureTree {
+        let machine = try FixtureTree()
+        try machine.file("/etc/passwd", """
             root:x:0:0:root:/root:/bin/sh
             alice:x:\(uid):\(gid):Alice:/home/alice:/bin/sh
             nohome:x:1001:1001::/home/nohome:/bin/sh
             slash:x:1002:1002::/home/slash/:/bin/sh
 
             """)
-        try! makeDirectories(machine.path("/home/alice"))
-        try! makeDirectories(machine.path("/home/slash"))
+        try machine.directory("/home/alice")
+        try machine.directory("/home/slash")
         return machine
     }
 
@@ -40,49 +40,49 @@ import Testing
         #"{"execute":"guest-ssh-remove-authorized-keys","arguments":{"username":"\#(user)","keys":[\#(keys)]}}"#
     }
 
-    static func expectUserFile(_ machine: FixtureMachine, _ content: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    static func expectUserFile(_ machine: FixtureTree, _ content: String, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(readFile(machine.path(keysPath)) == content, sourceLocation: sourceLocation)
         let file = fileMode(machine.path(keysPath))
         #expect(file?.mode == 0o600 && file?.uid == uid && file?.gid == gid, "\(String(describing: file))", sourceLocation: sourceLocation)
     }
 
-    static func keysFile(_ machine: FixtureMachine, _ content: String, mode: mode_t = 0o644) {
-        try! makeDirectories(machine.path("/home/alice/.ssh"))
-        machine.write(keysPath, content, mode: mode)
+    static func keysFile(_ machine: FixtureTree, _ content: String, mode: mode_t = 0o644) throws {
+        try machine.directory("/home/alice/.ssh")
+        try machine.file(keysPath, content, mode: mode)
     }
 
     // MARK: get
 
-    @Test func getReturnsTheKeysNewestFirst() {
-        let machine = Self.machine()
-        Self.keysFile(machine, "key1\nkey2\n#c\n   key3  ")
+    @Test func getReturnsTheKeysNewestFirst() throws {
+        let machine = try Self.machine()
+        try Self.keysFile(machine, "key1\nkey2\n#c\n   key3  ")
         #expect(answer(Self.get(), agent: machine.agent()) == #"{"return": {"keys": ["key3", "key2", "key1"]}}"#)
-        Self.keysFile(machine, "\n  \n\t# indented comment\nssh-ed25519 AAAA x@y\r\nssh-ed25519 AAAA x@y\n\n")
+        try Self.keysFile(machine, "\n  \n\t# indented comment\nssh-ed25519 AAAA x@y\r\nssh-ed25519 AAAA x@y\n\n")
         #expect(answer(Self.get(), agent: machine.agent())
                     == #"{"return": {"keys": ["ssh-ed25519 AAAA x@y", "ssh-ed25519 AAAA x@y"]}}"#)
-        Self.keysFile(machine, "")
+        try Self.keysFile(machine, "")
         #expect(answer(Self.get(), agent: machine.agent()) == #"{"return": {"keys": []}}"#)
         // Text after a NUL byte is not seen.
-        Self.keysFile(machine, "")
+        try Self.keysFile(machine, "")
         writeBytes(machine.path(Self.keysPath), Array("a\nb\0\nc".utf8))
         #expect(answer(Self.get(), agent: machine.agent()) == #"{"return": {"keys": ["b", "a"]}}"#)
     }
 
-    @Test func getErrors() {
-        let machine = Self.machine()
+    @Test func getErrors() throws {
+        let machine = try Self.machine()
         let path = machine.path(Self.keysPath)
         #expect(answer(Self.get(), agent: machine.agent())
-                    == errorReply("failed to read '\(path)': Failed to open file “\(path)”: No such file or directory"))
-        #expect(answer(Self.get("nosuchuser"), agent: machine.agent()) == errorReply("failed to lookup user 'nosuchuser': Success"))
+                    == errorLine("failed to read '\(path)': Failed to open file “\(path)”: No such file or directory"))
+        #expect(answer(Self.get("nosuchuser"), agent: machine.agent()) == errorLine("failed to lookup user 'nosuchuser': Success"))
         // Names are matched exactly.
-        #expect(answer(Self.get("Alice"), agent: machine.agent()) == errorReply("failed to lookup user 'Alice': Success"))
-        #expect(answer(Self.get(""), agent: machine.agent()) == errorReply("failed to lookup user '': Success"))
+        #expect(answer(Self.get("Alice"), agent: machine.agent()) == errorLine("failed to lookup user 'Alice': Success"))
+        #expect(answer(Self.get(""), agent: machine.agent()) == errorLine("failed to lookup user '': Success"))
     }
 
     // MARK: add
 
-    @Test func theFirstAddCreatesDirectoryAndFile() {
-        let machine = Self.machine()
+    @Test func theFirstAddCreatesDirectoryAndFile() throws {
+        let machine = try Self.machine()
         #expect(answer(Self.add(#""ssh-rsa AAAA1 one@x""#), agent: machine.agent()) == emptyReturn)
         let directory = fileMode(machine.path("/home/alice/.ssh"))
         #expect(directory?.mode == 0o700 && directory?.uid == Self.uid && directory?.gid == Self.gid, "\(String(describing: directory))")
@@ -95,9 +95,9 @@ import Testing
 
     /// Existing lines stay verbatim, the empty element after a final
     /// newline included; only exactly equal lines count as present.
-    @Test func addKeepsTheFileVerbatim() {
-        let machine = Self.machine()
-        Self.keysFile(machine, "# mine\nssh-rsa AAAA3 three  \n\n")
+    @Test func addKeepsTheFileVerbatim() throws {
+        let machine = try Self.machine()
+        try Self.keysFile(machine, "# mine\nssh-rsa AAAA3 three  \n\n")
         #expect(answer(Self.add(#""ssh-rsa AAAA4 four","ssh-rsa AAAA3 three","ssh-rsa AAAA3 three  ","ssh-rsa AAAA4 four""#),
                        agent: machine.agent()) == emptyReturn)
         Self.expectUserFile(machine, "# mine\nssh-rsa AAAA3 three  \n\n\nssh-rsa AAAA4 four\nssh-rsa AAAA3 three")
@@ -107,9 +107,9 @@ import Testing
     }
 
     /// Owner and mode are set on every write, whatever they were.
-    @Test func everyWriteMakesTheFileTheUsers() {
-        let machine = Self.machine()
-        Self.keysFile(machine, "k1\n", mode: 0o666)
+    @Test func everyWriteMakesTheFileTheUsers() throws {
+        let machine = try Self.machine()
+        try Self.keysFile(machine, "k1\n", mode: 0o666)
         chown(machine.path(Self.keysPath), 0, 0)
         #expect(fileMode(machine.path(Self.keysPath))?.mode == 0o666)
         #expect(answer(Self.add(#""k1""#), agent: machine.agent()) == emptyReturn)
@@ -125,9 +125,9 @@ import Testing
     /// The file is replaced (GLib's temporary file and rename): a symbolic
     /// link becomes a file of its own; nothing else is left behind.
     @Test func theFileIsReplacedAtomically() throws {
-        let machine = Self.machine()
-        try makeDirectories(machine.path("/home/alice/.ssh"))
-        machine.write("/elsewhere", "k0")
+        let machine = try Self.machine()
+        try machine.directory("/home/alice/.ssh")
+        try machine.file("/elsewhere", "k0")
         symlink(machine.path("/elsewhere"), machine.path(Self.keysPath))
         #expect(answer(Self.add(#""k1""#), agent: machine.agent()) == emptyReturn)
         var info = stat()
@@ -137,9 +137,9 @@ import Testing
         #expect(try directoryNames(machine.path("/home/alice/.ssh")) == ["authorized_keys"])
     }
 
-    @Test func resetReplacesTheKeys() {
-        let machine = Self.machine()
-        Self.keysFile(machine, "old1\nold2\n")
+    @Test func resetReplacesTheKeys() throws {
+        let machine = try Self.machine()
+        try Self.keysFile(machine, "old1\nold2\n")
         #expect(answer(Self.add(#""new1","new2","new1""#, reset: true), agent: machine.agent()) == emptyReturn)
         Self.expectUserFile(machine, "new1\nnew2")
         #expect(answer(Self.add("", reset: false), agent: machine.agent()) == emptyReturn)
@@ -150,27 +150,27 @@ import Testing
 
     /// An unreadable file counts as empty; a missing home is not created.
     @Test func addWithoutAUsableFile() throws {
-        let machine = Self.machine()
+        let machine = try Self.machine()
         #expect(answer(Self.add(#""k""#, user: "nohome"), agent: machine.agent())
-                    == errorReply("failed to create directory '\(machine.path("/home/nohome/.ssh"))': No such file or directory"))
+                    == errorLine("failed to create directory '\(machine.path("/home/nohome/.ssh"))': No such file or directory"))
         #expect(access(machine.path("/home/nohome"), F_OK) != 0)
         // A home given with a trailing slash: one separator.
         #expect(answer(Self.add(#""k""#, user: "slash"), agent: machine.agent()) == emptyReturn)
         #expect(readFile(machine.path("/home/slash/.ssh/authorized_keys")) == "k")
         // `.ssh` is a file: not a directory, so mkdir is tried.
-        machine.write("/home/alice/.ssh", "")
+        try machine.file("/home/alice/.ssh", "")
         #expect(answer(Self.add(#""k""#), agent: machine.agent())
-                    == errorReply("failed to create directory '\(machine.path("/home/alice/.ssh"))': File exists"))
+                    == errorLine("failed to create directory '\(machine.path("/home/alice/.ssh"))': File exists"))
     }
 
-    @Test func keysAreCheckedBeforeTheUser() {
-        let machine = Self.machine()
+    @Test func keysAreCheckedBeforeTheUser() throws {
+        let machine = try Self.machine()
         let agent = machine.agent()
-        #expect(answer(Self.add(##""ok","#comment""##, user: "nosuchuser"), agent: agent) == errorReply("invalid OpenSSH public key: '#comment'"))
-        #expect(answer(Self.add(#""a\nb""#), agent: agent) == errorReply("invalid OpenSSH public key: 'a\nb'"))
-        #expect(answer(Self.remove(##""x","# y""##, user: "nosuchuser"), agent: agent) == errorReply("invalid OpenSSH public key: '# y'"))
-        #expect(answer(Self.add(#""ok""#, user: "nosuchuser"), agent: agent) == errorReply("failed to lookup user 'nosuchuser': Success"))
-        #expect(answer(Self.remove(#""ok""#, user: "nosuchuser"), agent: agent) == errorReply("failed to lookup user 'nosuchuser': Success"))
+        #expect(answer(Self.add(##""ok","#comment""##, user: "nosuchuser"), agent: agent) == errorLine("invalid OpenSSH public key: '#comment'"))
+        #expect(answer(Self.add(#""a\nb""#), agent: agent) == errorLine("invalid OpenSSH public key: 'a\nb'"))
+        #expect(answer(Self.remove(##""x","# y""##, user: "nosuchuser"), agent: agent) == errorLine("invalid OpenSSH public key: '# y'"))
+        #expect(answer(Self.add(#""ok""#, user: "nosuchuser"), agent: agent) == errorLine("failed to lookup user 'nosuchuser': Success"))
+        #expect(answer(Self.remove(#""ok""#, user: "nosuchuser"), agent: agent) == errorLine("failed to lookup user 'nosuchuser': Success"))
         // A key with a # later on is fine.
         #expect(answer(Self.add(#""ssh-rsa AAAA #1""#), agent: agent) == emptyReturn)
         #expect(access(machine.path("/home/alice/.ssh"), F_OK) == 0)
@@ -178,9 +178,9 @@ import Testing
 
     // MARK: remove
 
-    @Test func removeDropsEveryEqualLine() {
-        let machine = Self.machine()
-        Self.keysFile(machine, "algo key1 comments\nalgo key1 comments\n# a commented line\nalgo some-key another\n  algo key1 comments\n")
+    @Test func removeDropsEveryEqualLine() throws {
+        let machine = try Self.machine()
+        try Self.keysFile(machine, "algo key1 comments\nalgo key1 comments\n# a commented line\nalgo some-key another\n  algo key1 comments\n")
         #expect(answer(Self.remove(#""algo key2 comments""#), agent: machine.agent()) == emptyReturn)
         Self.expectUserFile(machine, "algo key1 comments\nalgo key1 comments\n# a commented line\nalgo some-key another\n  algo key1 comments\n")
         #expect(answer(Self.remove(#""algo key1 comments","algo key2""#), agent: machine.agent()) == emptyReturn)
@@ -190,19 +190,19 @@ import Testing
         Self.expectUserFile(machine, "# a commented line\nalgo some-key another\n  algo key1 comments")
     }
 
-    @Test func removeFromNoFileCreatesNothing() {
-        let machine = Self.machine()
+    @Test func removeFromNoFileCreatesNothing() throws {
+        let machine = try Self.machine()
         #expect(answer(Self.remove(#""k""#), agent: machine.agent()) == emptyReturn)
         #expect(access(machine.path("/home/alice/.ssh"), F_OK) != 0)
         #expect(answer(Self.remove(#""k""#, user: "nohome"), agent: machine.agent()) == emptyReturn)
     }
 
     @Test func removeFromAnUnreadableFile() throws {
-        let machine = Self.machine()
-        try makeDirectories(machine.path(Self.keysPath))
+        let machine = try Self.machine()
+        try machine.directory(Self.keysPath)
         let path = machine.path(Self.keysPath)
         #expect(answer(Self.remove(#""k""#), agent: machine.agent())
-                    == errorReply("failed to read '\(path)': Error reading file “\(path)”: Is a directory"))
+                    == errorLine("failed to read '\(path)': Error reading file “\(path)”: Is a directory"))
     }
 }
 

@@ -8,9 +8,9 @@ import Testing
         #"{"execute":"guest-set-user-password","arguments":{"username":"\#(username)","password":"\#(password)","crypted":\#(crypted)}}"#
     }
 
-    @Test func chpasswdGetsTheLineOnStdin() {
-        let machine = FixtureMachine()
-        machine.fake("/usr/sbin/chpasswd", input: true)
+    @Test func chpasswdGetsTheLineOnStdin() throws {
+        let machine = try FixtureTree()
+        try machine.fake("/usr/sbin/chpasswd", input: true)
         let agent = machine.agent()
         // "s3cret pass"
         #expect(answer(Self.request("alice", "czNjcmV0IHBhc3M=", crypted: false), agent: agent) == emptyReturn)
@@ -25,9 +25,9 @@ import Testing
         ])
     }
 
-    @Test func refusedBeforeChpasswdRuns() {
-        let machine = FixtureMachine()
-        machine.fake("/usr/sbin/chpasswd", input: true)
+    @Test func refusedBeforeChpasswdRuns() throws {
+        let machine = try FixtureTree()
+        try machine.fake("/usr/sbin/chpasswd", input: true)
         let agent = machine.agent()
         let cases = [
             (Self.request("alice", "*", crypted: false), "Base64 data contains invalid characters"),
@@ -40,18 +40,18 @@ import Testing
             (Self.request("a:b", "YQpi", crypted: false), "forbidden characters in raw password"),
         ]
         for (request, text) in cases {
-            #expect(answer(request, agent: agent) == errorReply(text), "\(request)")
+            #expect(answer(request, agent: agent) == errorLine(text), "\(request)")
         }
         #expect(machine.calls.isEmpty)
     }
 
-    @Test func chpasswdsComplaintIsTheError() {
-        let machine = FixtureMachine()
-        machine.fake("/usr/sbin/chpasswd", status: 1, output: "chpasswd: line 1: user nobody2 does not exist\nchpasswd: error detected, changes ignored\n")
+    @Test func chpasswdsComplaintIsTheError() throws {
+        let machine = try FixtureTree()
+        try machine.fake("/usr/sbin/chpasswd", status: 1, output: "chpasswd: line 1: user nobody2 does not exist\nchpasswd: error detected, changes ignored\n")
         #expect(answer(Self.request("nobody2", "eA==", crypted: false), agent: machine.agent())
-                    == errorReply("child process has failed to set user password: chpasswd: line 1: user nobody2 does not exist\nchpasswd: error detected, changes ignored\n"))
-        let missing = FixtureMachine()
+                    == errorLine("child process has failed to set user password: chpasswd: line 1: user nobody2 does not exist\nchpasswd: error detected, changes ignored\n"))
+        let missing = try FixtureTree()
         #expect(answer(Self.request("x", "eA==", crypted: false), agent: missing.agent())
-                    == errorReply("child process has failed to set user password: failed to exec 'chpasswd': No such file or directory\n"))
+                    == errorLine("child process has failed to set user password: failed to exec 'chpasswd': No such file or directory\n"))
     }
 }

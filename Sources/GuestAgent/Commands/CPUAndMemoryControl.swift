@@ -7,20 +7,7 @@ import Glibc
 struct GuestSetVcpus: @MainActor GuestAgentCommand {
     static let name = "guest-set-vcpus"
 
-    /// GuestLogicalProcessor; `can-offline` is ignored on input.
-    struct Processor: Decodable {
-        let logicalId: Int64
-        let online: Bool
-        let canOffline: Bool?
-
-        enum CodingKeys: String, CodingKey {
-            case logicalId = "logical-id"
-            case online
-            case canOffline = "can-offline"
-        }
-    }
-
-    struct Arguments: Decodable { let vcpus: [Processor] }
+    struct Arguments: Decodable { let vcpus: [GuestLogicalProcessor] }
 
     static func run(_ arguments: Arguments, agent: GAState) throws(QMPError) -> Int64 {
         var processed: Int64 = 0
@@ -36,16 +23,21 @@ struct GuestSetVcpus: @MainActor GuestAgentCommand {
         return processed
     }
 
-    private static func apply(_ processor: Processor, system: SystemEnvironment) throws(QMPError) {
-        let directory = "/sys/devices/system/cpu/cpu\(processor.logicalId)/"
-        let directoryFD = open(system.path(directory), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard directoryFD >= 0 else { throw QMPError("Could not open '\(directory)': \(SystemError(errno: errno))") }
-        defer { close(directoryFD) }
+    private static func apply(_ processor: GuestLogicalProcessor, system: SystemEnvironment) throws(QMPError) {
+        let path = "/sys/devices/system/cpu/cpu\(processor.logicalId)/"
+        let directory: SysfsDirectory
+        do {
+            directory = try SysfsDirectory(system, path)
+        } catch {
+            throw QMPError("Could not open '\(path)': \(error)")
+        }
         // The path as qemu-ga prints it, slash doubled.
-        let online = directory + "/online"
-        let fd = openat(directoryFD, "online", O_RDWR | O_CLOEXEC)
-        guard fd >= 0 else {
-            if errno != ENOENT { throw QMPError("could not open \(online): \(SystemError(errno: errno))") }
+        let online = path + "/online"
+        let fd: Int32
+        do {
+            fd = try directory.openFile("online", O_RDWR)
+        } catch {
+            if error.errno != ENOENT { throw QMPError("could not open \(online): \(error)") }
             // No `online` file: the CPU cannot be offlined (typically cpu0).
             if !processor.online { throw QMPError("logical processor #\(processor.logicalId) can't be offlined") }
             return
@@ -69,21 +61,8 @@ struct GuestSetVcpus: @MainActor GuestAgentCommand {
 struct GuestSetMemoryBlocks: @MainActor GuestAgentCommand {
     static let name = "guest-set-memory-blocks"
 
-    /// GuestMemoryBlock; `can-offline` is ignored on input.
-    struct Block: Decodable {
-        let physIndex: UInt64
-        let online: Bool
-        let canOffline: Bool?
-
-        enum CodingKeys: String, CodingKey {
-            case physIndex = "phys-index"
-            case online
-            case canOffline = "can-offline"
-        }
-    }
-
     struct Arguments: Decodable {
-        let memBlks: [Block]
+        let memBlks: [GuestMemoryBlock]
 
         enum CodingKeys: String, CodingKey { case memBlks = "mem-blks" }
     }
@@ -112,14 +91,12 @@ struct GuestSetMemoryBlocks: @MainActor GuestAgentCommand {
         arguments.memBlks.map { apply($0, system: agent.system) }
     }
 
-    private static let memoryDirectory = "/sys/devices/system/memory/"
-
     /// qemu-ga's outcome for one block. Its `error-code` is the errno of
     /// the step that stopped it, quirks included: a block without a `state`
     /// file that is to be onlined stays `success` but carries error-code 2,
-    /// and an unlistable memory directory other than by ENOENT leaves
-    /// `success` with that errno.
-    private static func apply(_ block: Block, system: SystemEnvironment) -> Response {
+    /// an empty `state` gives error-code 0, and a memory directory that
+    /// cannot be listed other than by ENOENT leaves `success` with that errno.
+    private static func apply(_ block: GuestMemoryBlock, system: SystemEnvironment) -> Response {
         var response = Response(physIndex: block.physIndex, response: .success, errorCode: nil)
         guard let listing = opendir(system.path(memoryDirectory)) else {
             if errno == ENOENT { response.response = .operationNotSupported }
@@ -127,51 +104,49 @@ struct GuestSetMemoryBlocks: @MainActor GuestAgentCommand {
             return response
         }
         closedir(listing)
-        let directoryFD = open(system.path(memoryDirectory + "memory\(block.physIndex)/"), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard directoryFD >= 0 else {
-            response.response = errno == ENOENT ? .notFound : .operationFailed
-            response.errorCode = Int64(errno)
+        // Printed signed, as qemu-ga does.
+        let directory: SysfsDirectory
+        do {
+            directory = try SysfsDirectory(system, memoryDirectory + "memory\(Int64(bitPattern: block.physIndex))/")
+        } catch {
+            response.response = error.errno == ENOENT ? .notFound : .operationFailed
+            response.errorCode = Int64(error.errno)
             return response
         }
-        defer { close(directoryFD) }
-        switch readState(directoryFD) {
-        case .failure(let error):
-            let code = error.errno
-            if code == ENOENT {
+        let state: [UInt8]
+        do {
+            state = try directory.read("state", count: 10)
+        } catch {
+            if error.isMissingFile {
                 // Kernels without `state` cannot offline a block.
                 if !block.online { response.response = .operationNotSupported }
             } else {
                 response.response = .operationFailed
             }
-            response.errorCode = Int64(code)
-        case .success(let isOnline):
-            guard block.online != isOnline else { break }
-            if let code = writeState(directoryFD, block.online ? "online" : "offline") {
-                response.response = .operationFailed
-                response.errorCode = Int64(code)
-            }
+            response.errorCode = Int64(error.errno)
+            return response
+        }
+        guard block.online != state.starts(with: "online".utf8) else { return response }
+        let wanted = block.online ? "online" : "offline"
+        do throws(SystemError) {
+            let fd = try directory.openFile("state", O_WRONLY)
+            defer { close(fd) }
+            if pwrite(fd, wanted, wanted.utf8.count, 0) == -1 { throw SystemError(errno: errno) }
+        } catch {
+            response.response = .operationFailed
+            response.errorCode = Int64(error.errno)
         }
         return response
     }
+}
 
-    /// Whether `state` (up to 10 bytes) starts with `online`; the errno of
-    /// a failure (0 for an empty file).
-    private static func readState(_ directoryFD: Int32) -> Result<Bool, SystemError> {
-        let fd = openat(directoryFD, "state", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return .failure(SystemError(errno: errno)) }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 10)
-        let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        if count < 0 { return .failure(SystemError(errno: errno)) }
-        if count == 0 { return .failure(SystemError(errno: 0)) }
-        return .success(buffer.starts(with: Array("online".utf8)))
-    }
-
-    /// Writes `online`/`offline` to `state`; the errno of a failure.
-    private static func writeState(_ directoryFD: Int32, _ state: String) -> Int32? {
-        let fd = openat(directoryFD, "state", O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { return errno }
-        defer { close(fd) }
-        return pwrite(fd, state, state.utf8.count, 0) == -1 ? errno : nil
+extension SysfsDirectory.ReadError {
+    /// The errno qemu-ga reports for the failed read (0 for an empty file:
+    /// nothing failed, and it cleared errno first).
+    var errno: Int32 {
+        switch self {
+        case .open(let failure), .read(let failure): failure.errno
+        case .endOfFile: 0
+        }
     }
 }

@@ -105,9 +105,8 @@ struct GuestSSHGetAuthorizedKeys: @MainActor GuestAgentCommand {
 
     /// `g_strstrip`: without leading and trailing ASCII whitespace.
     private static func stripped(_ line: [UInt8]) -> ArraySlice<UInt8> {
-        let isSpace = { (byte: UInt8) in byte == 0x20 || (0x09...0x0D).contains(byte) }
-        let start = line.firstIndex { !isSpace($0) } ?? line.endIndex
-        let end = line.lastIndex { !isSpace($0) }.map { $0 + 1 } ?? start
+        let start = line.firstIndex { !isASCIISpace($0) } ?? line.endIndex
+        let end = line.lastIndex { !isASCIISpace($0) }.map { $0 + 1 } ?? start
         return line[start..<end]
     }
 }

@@ -5,6 +5,7 @@ let registeredCommands: [any GuestAgentCommand.Type] = [
     GuestSyncDelimited.self,
     GuestSync.self,
     GuestPing.self,
+    GuestGetTime.self,
     GuestSetTime.self,
     GuestInfo.self,
     GuestShutdown.self,
@@ -16,12 +17,28 @@ let registeredCommands: [any GuestAgentCommand.Type] = [
     GuestSuspendDisk.self,
     GuestSuspendRam.self,
     GuestSuspendHybrid.self,
+    GuestNetworkGetInterfaces.self,
+    GuestGetVcpus.self,
     GuestSetVcpus.self,
+    GuestGetDisks.self,
+    GuestGetFsinfo.self,
     GuestSetUserPassword.self,
+    GuestGetMemoryBlocks.self,
     GuestSetMemoryBlocks.self,
+    GuestGetMemoryBlockInfo.self,
+    GuestGetHostName.self,
+    GuestGetUsers.self,
+    GuestGetTimezone.self,
+    GuestGetOsinfo.self,
     GuestSSHGetAuthorizedKeys.self,
     GuestSSHAddAuthorizedKeys.self,
     GuestSSHRemoveAuthorizedKeys.self,
+    GuestGetDiskstats.self,
+    GuestGetCpustats.self,
+    // The newest schema defines guest-get-load (10.0) before
+    // guest-network-get-route (9.1).
+    GuestGetLoad.self,
+    GuestNetworkGetRoute.self,
 ]
 
 /// The registered commands and which of them are enabled right now.

@@ -20,7 +20,7 @@ enum QAPIResultEncoder {
 
 /// A tree under construction; containers hand out references into it so that
 /// nested containers can keep filling their part after they were created.
-private final class EncodedNode {
+nonisolated private final class EncodedNode {
     enum Kind {
         case unset
         case single(JSONValue)
@@ -70,26 +70,28 @@ private final class EncodedNode {
     func makeArray() { if case .array = kind {} else { kind = .array([]) } }
 }
 
-private func jsonValue<T: Encodable>(of value: T) throws -> JSONValue {
-    switch value {
-    case let json as JSONValue: return json
-    case let int as Int: return .int(Int64(int))
-    case let int as Int64: return .int(int)
-    case let int as Int32: return .int(Int64(int))
-    case let int as UInt64: return int <= UInt64(Int64.max) ? .int(Int64(int)) : .uint(int)
-    case let int as UInt32: return .int(Int64(int))
-    case let int as UInt16: return .int(Int64(int))
-    case let double as Double: return .double(double)
-    case let bool as Bool: return .bool(bool)
-    case let string as String: return .string(string)
-    default:
-        let encoder = ResultValueEncoder()
-        try value.encode(to: encoder)
-        return encoder.storage.value
+// Comparing metatypes is cheap; a failed dynamic cast per candidate type
+// cost more than the rest of the encoding of a large result.
+nonisolated private func jsonValue<T: Encodable>(of value: T) throws -> JSONValue {
+    if T.self == JSONValue.self { return value as! JSONValue }
+    if T.self == Int.self { return .int(Int64(value as! Int)) }
+    if T.self == Int64.self { return .int(value as! Int64) }
+    if T.self == Int32.self { return .int(Int64(value as! Int32)) }
+    if T.self == UInt64.self {
+        let int = value as! UInt64
+        return int <= UInt64(Int64.max) ? .int(Int64(int)) : .uint(int)
     }
+    if T.self == UInt32.self { return .int(Int64(value as! UInt32)) }
+    if T.self == UInt16.self { return .int(Int64(value as! UInt16)) }
+    if T.self == Double.self { return .double(value as! Double) }
+    if T.self == Bool.self { return .bool(value as! Bool) }
+    if T.self == String.self { return .string(value as! String) }
+    let encoder = ResultValueEncoder()
+    try value.encode(to: encoder)
+    return encoder.storage.value
 }
 
-private final class ResultValueEncoder: Encoder {
+nonisolated private final class ResultValueEncoder: Encoder {
     let storage: EncodedNode
     init(storage: EncodedNode = EncodedNode()) { self.storage = storage }
 
@@ -111,7 +113,7 @@ private final class ResultValueEncoder: Encoder {
     }
 }
 
-private struct ResultKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
+nonisolated private struct ResultKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let node: EncodedNode
     var codingPath: [any CodingKey] { [] }
 
@@ -133,7 +135,7 @@ private struct ResultKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProto
     func superEncoder(forKey key: Key) -> any Encoder { ResultValueEncoder(storage: node.member(key.stringValue)) }
 }
 
-private struct ResultUnkeyedContainer: UnkeyedEncodingContainer {
+nonisolated private struct ResultUnkeyedContainer: UnkeyedEncodingContainer {
     let node: EncodedNode
     var codingPath: [any CodingKey] { [] }
     var count: Int {
@@ -156,7 +158,7 @@ private struct ResultUnkeyedContainer: UnkeyedEncodingContainer {
     func superEncoder() -> any Encoder { ResultValueEncoder(storage: node.element()) }
 }
 
-private struct ResultSingleValueContainer: SingleValueEncodingContainer {
+nonisolated private struct ResultSingleValueContainer: SingleValueEncodingContainer {
     let node: EncodedNode
     var codingPath: [any CodingKey] { [] }
 

@@ -42,6 +42,14 @@ final class KeyFile {
         return String(cString: value)
     }
 
+    /// The value as written in the file (no unescaping), or nil when the
+    /// key is absent.
+    func rawValue(_ group: String, _ key: String) -> String? {
+        guard let value = g_key_file_get_value(keyFile, group, key, nil) else { return nil }
+        defer { g_free(value) }
+        return String(cString: value)
+    }
+
     /// `true`/`false`/`1`/`0`; anything else is GLib's "cannot be interpreted" error.
     func boolean(_ group: String, _ key: String) throws(KeyFileError) -> Bool? {
         guard hasKey(group, key) else { return nil }

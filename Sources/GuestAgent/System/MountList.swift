@@ -29,22 +29,32 @@ enum MountList {
     /// [optional fields] - type source superoptions`.
     static func parseMountInfo(_ text: String, system: SystemEnvironment) -> [Mount] {
         var mounts: [Mount] = []
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: false)
-            guard fields.count >= 5, let separator = fields.firstIndex(of: "-"), separator + 2 < fields.count else { continue }
-            let numbers = fields[2].split(separator: ":")
-            guard numbers.count == 2, var major = UInt32(numbers[0]), var minor = UInt32(numbers[1]) else { continue }
-            let type = String(fields[separator + 1])
-            let device = unescapeMountField(fields[separator + 2])
+        // Bytes, as the kernel writes them: splitting Characters would be
+        // slow and would not split at a space followed by a combining mark.
+        for line in Array(text.utf8).split(separator: UInt8(ascii: "\n")) {
+            let fields = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
+            guard fields.count >= 5,
+                  let separator = fields.firstIndex(where: { $0.count == 1 && $0.first == UInt8(ascii: "-") }),
+                  separator + 2 < fields.count else { continue }
+            let numbers = fields[2].split(separator: UInt8(ascii: ":"))
+            guard numbers.count == 2, var major = UInt32(string(numbers[0])), var minor = UInt32(string(numbers[1])) else {
+                continue
+            }
+            let type = string(fields[separator + 1])
+            if major == 0 && type != "btrfs" { continue }
+            let device = unescapeMountField(Substring(string(fields[separator + 2])))
             if major == 0 {
                 // btrfs reports an anonymous device; its real one is the source's.
-                guard type == "btrfs", let numbers = deviceNumbers(of: system.path(device)) else { continue }
+                guard let numbers = deviceNumbers(of: system.path(device)) else { continue }
                 (major, minor) = numbers
             }
-            mounts.append(Mount(device: device, mountPoint: unescapeMountField(fields[4]), type: type, major: major, minor: minor))
+            mounts.append(Mount(device: device, mountPoint: unescapeMountField(Substring(string(fields[4]))), type: type,
+                                major: major, minor: minor))
         }
         return mounts
     }
+
+    private static func string(_ bytes: ArraySlice<UInt8>) -> String { String(decoding: bytes, as: UTF8.self) }
 
     /// The fallback when mountinfo cannot be read: `/proc/self/mounts`.
     private static func readMounts(_ system: SystemEnvironment) throws(QMPError) -> [Mount] {
@@ -108,21 +118,7 @@ enum MountList {
 /// The whole of a small text file (from /proc, /sys or /etc), or nil when it
 /// cannot be read.
 func readTextFile(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-    while true {
-        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if count < 0 {
-            if errno == EINTR { continue }
-            return nil
-        }
-        if count == 0 { break }
-        bytes += chunk[0..<count]
-    }
-    return String(decoding: bytes, as: UTF8.self)
+    (try? readFileBytes(path)).map { String(decoding: $0, as: UTF8.self) }
 }
 
 /// glibc's `major()`/`minor()`, which are macros Swift cannot see.

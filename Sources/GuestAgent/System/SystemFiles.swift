@@ -1,0 +1,150 @@
+import Glibc
+
+/// One entry of a directory, as readdir reports it.
+struct DirectoryEntry: Equatable, Sendable {
+    let name: String
+    /// readdir's `d_type` (`DT_DIR`, `DT_LNK`, ...).
+    let type: UInt8
+
+    static let directoryType = UInt8(DT_DIR)
+    static let symlinkType = UInt8(DT_LNK)
+}
+
+extension SystemEnvironment {
+    /// The entries of a directory of the machine in readdir order (the
+    /// order qemu-ga reports sysfs entries in), without `.` and `..`. Only
+    /// opendir fails: a failing readdir ends the list, as in qemu-ga's loops.
+    func directoryEntries(_ path: String) throws(SystemError) -> [DirectoryEntry] {
+        guard let directory = opendir(self.path(path)) else { throw SystemError(errno: errno) }
+        defer { closedir(directory) }
+        var entries: [DirectoryEntry] = []
+        while true {
+            guard let entry = readdir(directory) else { return entries }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
+                String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." {
+                entries.append(DirectoryEntry(name: name, type: entry.pointee.d_type))
+            }
+        }
+    }
+
+    /// `realpath` of a path of the machine, as a path of the machine:
+    /// symbolic links in a fixture tree are relative, as sysfs's are, so
+    /// they resolve inside it.
+    func resolvedPath(_ path: String) throws(SystemError) -> String {
+        guard let resolved = realpath(self.path(path), nil) else { throw SystemError(errno: errno) }
+        defer { free(resolved) }
+        let real = String(cString: resolved)
+        if isRealRoot { return real }
+        if real == root { return "/" }
+        return real.hasPrefix(root + "/") ? String(real.dropFirst(root.count)) : real
+    }
+
+    /// The target of a symbolic link of the machine, or nil.
+    func linkTarget(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
+        let count = readlink(self.path(path), &buffer, buffer.count - 1)
+        guard count >= 0 else { return nil }
+        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The whole content of a file of the machine.
+    func fileContents(_ path: String) throws(SystemError) -> [UInt8] {
+        try readFileBytes(self.path(path))
+    }
+}
+
+/// The whole content of a file.
+func readFileBytes(_ path: String) throws(SystemError) -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw SystemError(errno: errno) }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if count < 0 {
+            if errno == EINTR { continue }
+            throw SystemError(errno: errno)
+        }
+        if count == 0 { return bytes }
+        bytes += chunk[0..<count]
+    }
+}
+
+/// `isspace` in the C locale.
+func isASCIISpace(_ byte: UInt8) -> Bool {
+    byte == 0x20 || (0x09...0x0D).contains(byte)
+}
+
+/// The last component of a path, as `g_path_get_basename` gives it.
+func pathBasename(_ path: String) -> String {
+    let bytes = Array(path.utf8)
+    guard let last = bytes.lastIndex(where: { $0 != UInt8(ascii: "/") }) else { return bytes.isEmpty ? "." : "/" }
+    let start = bytes[..<last].lastIndex(of: UInt8(ascii: "/")).map { $0 + 1 } ?? 0
+    return String(decoding: bytes[start...last], as: UTF8.self)
+}
+
+/// A sysfs directory opened as qemu-ga opens it (`O_DIRECTORY`), whose
+/// small attribute files it reads with one `pread` each.
+final class SysfsDirectory {
+    private let fd: Int32
+
+    enum ReadError: Error {
+        case open(SystemError)
+        case read(SystemError)
+        case endOfFile
+    }
+
+    init(_ system: SystemEnvironment, _ path: String) throws(SystemError) {
+        fd = open(system.path(path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemError(errno: errno) }
+    }
+
+    deinit { close(fd) }
+
+    /// The attribute file `name` opened with `flags`; the caller closes it.
+    func openFile(_ name: String, _ flags: Int32) throws(SystemError) -> Int32 {
+        let file = openat(fd, name, flags | O_CLOEXEC)
+        guard file >= 0 else { throw SystemError(errno: errno) }
+        return file
+    }
+
+    /// Up to `count` bytes from the start of the attribute file `name`.
+    func read(_ name: String, count: Int) throws(ReadError) -> [UInt8] {
+        let file: Int32
+        do {
+            file = try openFile(name, O_RDONLY)
+        } catch {
+            throw .open(error)
+        }
+        defer { close(file) }
+        let bytes = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { buffer -> [UInt8]? in
+            let result = pread(file, buffer.baseAddress, count, 0)
+            return result < 0 ? nil : Array(buffer[0..<result])
+        }
+        guard let bytes else { throw .read(SystemError(errno: errno)) }
+        if bytes.isEmpty { throw .endOfFile }
+        return bytes
+    }
+}
+
+/// The block counts `statvfs` reports for a filesystem.
+struct FilesystemBlocks: Equatable {
+    var blocks: UInt64
+    var free: UInt64
+    var available: UInt64
+    var fragmentSize: UInt64
+}
+
+extension SystemEnvironment {
+    /// `statvfs` of a directory of the machine, nil when it fails.
+    func filesystemBlocks(_ path: String) -> FilesystemBlocks? {
+        var statistics = statvfs()
+        guard statvfs(self.path(path), &statistics) == 0 else { return nil }
+        return FilesystemBlocks(
+            blocks: UInt64(statistics.f_blocks), free: UInt64(statistics.f_bfree),
+            available: UInt64(statistics.f_bavail), fragmentSize: UInt64(statistics.f_frsize))
+    }
+}
