@@ -25,50 +25,24 @@ struct GuestShutdown: @MainActor GuestAgentCommand {
     }
 }
 
-/// The three sleep states and how each strategy names them.
-enum SuspendMode {
-    case disk, ram, hybrid
-
-    var systemdService: String {
-        switch self {
-        case .disk: "systemd-hibernate"
-        case .ram: "systemd-suspend"
-        case .hybrid: "systemd-hybrid-sleep"
-        }
-    }
-
-    var systemctlVerb: String {
-        switch self {
-        case .disk: "hibernate"
-        case .ram: "suspend"
-        case .hybrid: "hybrid-sleep"
-        }
-    }
-
-    var pmUtilsOption: String {
-        switch self {
-        case .disk: "--hibernate"
-        case .ram: "--suspend"
-        case .hybrid: "--suspend-hybrid"
-        }
-    }
-
-    var pmUtilsProgram: String {
-        switch self {
-        case .disk: "pm-hibernate"
-        case .ram: "pm-suspend"
-        case .hybrid: "pm-suspend-hybrid"
-        }
-    }
-
+/// A sleep state and how each strategy names it.
+nonisolated struct SuspendMode: Equatable, Sendable {
+    let systemdService: String
+    let systemctlVerb: String
+    let pmUtilsOption: String
+    let pmUtilsProgram: String
     /// What `/sys/power/state` calls it; hybrid has no sysfs form.
-    var sysfsState: String? {
-        switch self {
-        case .disk: "disk"
-        case .ram: "mem"
-        case .hybrid: nil
-        }
-    }
+    let sysfsState: String?
+
+    static let disk = SuspendMode(
+        systemdService: "systemd-hibernate", systemctlVerb: "hibernate", pmUtilsOption: "--hibernate",
+        pmUtilsProgram: "pm-hibernate", sysfsState: "disk")
+    static let ram = SuspendMode(
+        systemdService: "systemd-suspend", systemctlVerb: "suspend", pmUtilsOption: "--suspend",
+        pmUtilsProgram: "pm-suspend", sysfsState: "mem")
+    static let hybrid = SuspendMode(
+        systemdService: "systemd-hybrid-sleep", systemctlVerb: "hybrid-sleep", pmUtilsOption: "--suspend-hybrid",
+        pmUtilsProgram: "pm-suspend-hybrid", sysfsState: nil)
 }
 
 /// guest-suspend-disk/-ram/-hybrid (commands.md §5.2): systemd, then
