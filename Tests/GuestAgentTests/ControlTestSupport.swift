@@ -20,9 +20,18 @@ extension FixtureTree {
         chmod(path(machinePath), mode)
     }
 
-    /// A shell script at `machinePath`, executable.
+    /// A shell script at `machinePath`, executable. Written through a
+    /// close-on-exec descriptor: tests run in parallel, and a program
+    /// another test starts meanwhile must not hold it open for writing (its
+    /// exec would fail with ETXTBSY).
     func program(_ machinePath: String, _ body: String) throws {
-        try file(machinePath, "#!/bin/sh\n" + body + "\n", mode: 0o755)
+        try directory(String(machinePath[..<machinePath.lastIndex(of: "/")!]))
+        let fd = open(path(machinePath), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+        guard fd >= 0 else { throw SystemError(errno: errno) }
+        defer { close(fd) }
+        let bytes = Array("#!/bin/sh\n\(body)\n".utf8)
+        guard write(fd, bytes, bytes.count) == bytes.count else { throw SystemError(errno: errno) }
+        fchmod(fd, 0o755)
     }
 
     /// A fake program that appends `<name> <arguments>` (and, with `input`,
