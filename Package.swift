@@ -35,6 +35,9 @@ let package = Package(
             dependencies: ["GuestAgent"],
             swiftSettings: daemonSettings
         ),
+        // Fuzz targets: replay a corpus in ordinary builds; Tests/fuzz/run
+        // builds them with -sanitize=fuzzer,address and -DFUZZING.
+        .executableTarget(name: "fuzz-json-parser", dependencies: ["QMPJSON"]),
         .testTarget(name: "QMPJSONTests", dependencies: ["QMPJSON"]),
         .testTarget(
             name: "GuestAgentTests",
