@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/ioctl.h>
 #include <linux/vm_sockets.h>
+#include <linux/fs.h>
 #include <linux/nvme_ioctl.h>
 #include <stdio.h>
 
@@ -28,6 +29,17 @@ static inline int cglib_ioctl_none(int fd, unsigned long request) { return ioctl
 static inline int cglib_ioctl_pointer(int fd, unsigned long request, void *argument) {
     return ioctl(fd, request, argument);
 }
+
+/* The filesystem ioctls of guest-fsfreeze-* and guest-fstrim (macros Swift
+   cannot see). */
+static const unsigned long cglib_fifreeze = FIFREEZE;
+static const unsigned long cglib_fithaw = FITHAW;
+static const unsigned long cglib_fitrim = FITRIM;
+typedef struct fstrim_range cglib_fstrim_range;
+
+/* glibc's POSIX_SPAWN_SETSID (declared for _GNU_SOURCE only): the child
+   starts a new session, as qemu-ga's children do after fork. */
+static const short cglib_posix_spawn_setsid = 0x80;
 
 /* sscanf is variadic, which Swift cannot call, and building a va_list in
    Swift costs far more than the scan. Up to 24 output pointers; sscanf

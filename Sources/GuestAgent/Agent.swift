@@ -91,6 +91,10 @@ public enum GuestAgentDaemon {
 
         let agent = GAState(
             config: config, system: SystemEnvironment.current(), log: log, persistentState: persistentState, frozen: frozen)
+        if frozen {
+            agent.deferredLogFile = config.logFile
+            agent.deferredPidFile = config.daemonize ? config.pidFile : nil
+        }
         do throws(ChannelError) {
             guard let method else { throw ChannelError("unsupported channel method/type: \(config.method ?? "")") }
             if let activation {
@@ -105,9 +109,8 @@ public enum GuestAgentDaemon {
             return 1
         }
 
-        var pidFile: PidFile?
         if config.daemonize {
-            pidFile = Daemon.daemonize(pidFilePath: frozen ? nil : config.pidFile, log: log)
+            agent.pidFile = Daemon.daemonize(pidFilePath: frozen ? nil : config.pidFile, log: log)
         }
 
         // A write to a vanished client must fail with EPIPE, not kill us.
@@ -129,7 +132,8 @@ public enum GuestAgentDaemon {
         stopSignals.forEach { $0.cancel() }
         agent.channel = nil
         while g_main_context_iteration(nil, 0) != 0 {}
-        pidFile?.remove()
+        Fsfreeze.cleanUp(agent: agent)
+        agent.pidFile?.remove()
         return 0
     }
 

@@ -1,3 +1,4 @@
+import Glibc
 import QMPJSON
 
 /// The agent's process-wide state, as qemu-ga's `GAState`: the JSON parser
@@ -13,6 +14,14 @@ public final class GAState {
     /// True while the guest's filesystems are frozen: only the freeze-safe
     /// commands run, nothing is logged, and stop signals are ignored.
     public private(set) var isFrozen: Bool
+    /// The log file and pid file that a start in frozen mode put off until
+    /// the thaw (qemu-ga's `deferred_options`).
+    var deferredLogFile: String?
+    var deferredPidFile: String?
+    /// The pid file this process created, removed at exit.
+    var pidFile: PidFile?
+    /// Fires `thaw-after` seconds into a freeze.
+    private var autoThawTimer: GLibSource?
     /// Set by `guest-sync-delimited`; `sendResponse` consumes it to put the
     /// 0xFF sentinel before the next response, which is that command's own.
     public var delimitResponse = false
@@ -40,17 +49,85 @@ public final class GAState {
         self.persistentState = persistentState
         isFrozen = frozen
         applyCommandFilters()
+        if frozen { armAutoThaw() }
     }
 
     /// Enables and disables commands from the block and allow lists and the
-    /// frozen state, logging each command that ends up disabled.
+    /// frozen state, logging each command whose state changes.
     func applyCommandFilters() {
+        let wasEnabled = commands.entries.map { commands.isEnabled($0.name) }
         commands.applyFilters(
             blocked: Set(config.blockedRPCs),
             allowed: config.allowedRPCs.isEmpty ? nil : Set(config.allowedRPCs),
             frozen: isFrozen)
-        for entry in commands.entries where !commands.isEnabled(entry.name) {
-            log.debug("disabling command: \(entry.name)")
+        for (entry, wasEnabled) in zip(commands.entries, wasEnabled) where commands.isEnabled(entry.name) != wasEnabled {
+            log.debug("\(wasEnabled ? "disabling" : "enabling") command: \(entry.name)")
+        }
+    }
+
+    /// `<statedir>/qga.state.isfrozen`: tells a restarted agent that the
+    /// filesystems may still be frozen.
+    var frozenMarkerPath: String { config.stateDirectory + "/qga.state.isfrozen" }
+
+    /// Enters frozen mode (qemu-ga's `ga_set_frozen`): only the freeze-safe
+    /// commands stay enabled, the marker is created, and the warning below
+    /// is the last line logged until the thaw, since a write to a frozen
+    /// filesystem would block the agent.
+    func setFrozen() {
+        guard !isFrozen else { return }
+        isFrozen = true
+        applyCommandFilters()
+        let marker = frozenMarkerPath
+        let fd = open(marker, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            close(fd)
+        } else {
+            log.warning("unable to open/create file \(marker): \(SystemError(errno: errno))")
+            log.warning("unable to create \(marker), fsfreeze may not function properly")
+        }
+        log.warning("disabling logging due to filesystem freeze")
+        log.isEnabled = false
+        armAutoThaw()
+    }
+
+    /// Leaves frozen mode (qemu-ga's `ga_unset_frozen`), first creating the
+    /// log file and pid file that a frozen start-up put off.
+    func unsetFrozen() {
+        guard isFrozen else { return }
+        autoThawTimer?.cancel()
+        autoThawTimer = nil
+        if let path = deferredLogFile {
+            // As in qemu-ga, a log file that cannot be opened now leaves the log on stderr.
+            try? log.openFile(path)
+            deferredLogFile = nil
+        }
+        log.isEnabled = true
+        log.warning("logging re-enabled due to filesystem unfreeze")
+        if let path = deferredPidFile {
+            do {
+                pidFile = try PidFile.create(path: path)
+            } catch {
+                log.warning(error.description)
+            }
+            deferredPidFile = nil
+        }
+        isFrozen = false
+        let marker = frozenMarkerPath
+        if unlink(marker) != 0 {
+            log.warning("unable to delete file: \(marker): \(SystemError(errno: errno))")
+            log.warning("unable to delete \(marker), fsfreeze may not function properly")
+        }
+        applyCommandFilters()
+    }
+
+    /// Better than qemu-ga (`thaw-after`): a freeze that nobody
+    /// thaws ends by itself; retried every period while the thaw fails.
+    private func armAutoThaw() {
+        guard let seconds = config.thawAfter, seconds > 0 else { return }
+        let milliseconds = UInt32(clamping: Int64(seconds) * 1000)
+        autoThawTimer = GLibSource.timeout(milliseconds: milliseconds) { [unowned self] in
+            Fsfreeze.autoThaw(agent: self, seconds: seconds)
+            return self.isFrozen
         }
     }
 

@@ -89,12 +89,6 @@ func fileBytes(_ path: String) -> [UInt8]? {
     return bytes
 }
 
-func writeBytes(_ path: String, _ bytes: [UInt8]) {
-    let file = fopen(path, "w")!
-    _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
-    fclose(file)
-}
-
 /// Deterministic pseudo-random bytes.
 func testBytes(count: Int, seed: UInt64) -> [UInt8] {
     var state = seed

@@ -17,9 +17,22 @@ final class FixtureTree {
 
     deinit { try? FileManager.default.removeItem(atPath: root) }
 
-    var system: SystemEnvironment { SystemEnvironment(root: root) }
+    /// The machine; programs named without a slash are looked up in these
+    /// directories of the tree.
+    var system: SystemEnvironment { SystemEnvironment(root: root, searchPath: "/usr/sbin:/usr/bin:/sbin:/bin") }
 
-    func agent() -> GAState { GAState(system: system) }
+    /// The agent's own state directory (qga.state.isfrozen), in the tree.
+    var stateDirectory: String { root + "/var/run" }
+
+    /// An agent on this machine (never on the real one).
+    func agent(_ configure: (inout GAConfig) -> Void = { _ in }, frozen: Bool = false, log: GALog = GALog()) -> GAState {
+        var config = GAConfig()
+        config.stateDirectory = stateDirectory
+        configure(&config)
+        try? directory("/var/run")
+        precondition(!system.isRealRoot)
+        return GAState(config: config, system: system, log: log, frozen: frozen)
+    }
 
     func directory(_ path: String) throws {
         try FileManager.default.createDirectory(atPath: root + path, withIntermediateDirectories: true)

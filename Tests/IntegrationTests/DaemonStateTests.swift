@@ -82,9 +82,10 @@ struct DaemonStateTests {
     }
 
     static func startFrozen(_ kind: AgentBinary, _ arguments: [String] = []) throws -> Agent {
-        try Agent(kind, extraArguments: arguments, prepare: { directory in
-            try writeFile(directory + "/qga.state.isfrozen", [])
-        })
+        // Ours on a machine that does not exist: these tests send every
+        // disabled command, and a filter bug must not reach this machine.
+        try Agent(kind, extraArguments: arguments, environment: kind == .ours ? ["QGA_SYSTEM_ROOT": "/nonexistent-qga-machine"] : [:],
+                  prepare: { directory in try writeFile(directory + "/qga.state.isfrozen", []) })
     }
 
     /// Ends a frozen agent: SIGTERM is ignored while frozen (checked), then SIGKILL.

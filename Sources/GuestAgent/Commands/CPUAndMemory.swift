@@ -4,10 +4,12 @@ import Glibc
 // guest-get-memory-blocks, guest-get-memory-block-info, guest-get-cpustats,
 // guest-get-load (commands.md §9).
 
-struct GuestLogicalProcessor: Encodable {
+/// GuestLogicalProcessor: guest-get-vcpus' result, guest-set-vcpus' argument
+/// (where `can-offline` may be left out and is ignored).
+struct GuestLogicalProcessor: Codable {
     let logicalId: Int64
     let online: Bool
-    let canOffline: Bool
+    let canOffline: Bool?
 
     enum CodingKeys: String, CodingKey {
         case logicalId = "logical-id"
@@ -60,7 +62,7 @@ struct GuestGetVcpus: @MainActor GuestAgentCommand {
 }
 
 /// The memory-block directory of sysfs.
-private let memoryDirectory = "/sys/devices/system/memory/"
+let memoryDirectory = "/sys/devices/system/memory/"
 
 extension SysfsDirectory.ReadError {
     /// qemu-ga's text for a failed read of a memory-block attribute.
@@ -78,24 +80,26 @@ extension SysfsDirectory.ReadError {
     }
 }
 
+/// GuestMemoryBlock: guest-get-memory-blocks' result, guest-set-memory-blocks'
+/// argument (where `can-offline` may be left out and is ignored).
+struct GuestMemoryBlock: Codable {
+    let physIndex: UInt64
+    let online: Bool
+    let canOffline: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case physIndex = "phys-index"
+        case online
+        case canOffline = "can-offline"
+    }
+}
+
 /// `guest-get-memory-blocks`: every `memoryN` block of sysfs in directory
 /// order. Without memory hotplug in the kernel the list is empty.
 struct GuestGetMemoryBlocks: @MainActor GuestAgentCommand {
     static let name = "guest-get-memory-blocks"
 
-    struct MemoryBlock: Encodable {
-        let physIndex: UInt64
-        let online: Bool
-        let canOffline: Bool
-
-        enum CodingKeys: String, CodingKey {
-            case physIndex = "phys-index"
-            case online
-            case canOffline = "can-offline"
-        }
-    }
-
-    static func run(_ arguments: NoArguments, agent: GAState) throws(QMPError) -> [MemoryBlock] {
+    static func run(_ arguments: NoArguments, agent: GAState) throws(QMPError) -> [GuestMemoryBlock] {
         let entries: [DirectoryEntry]
         do {
             entries = try agent.system.directoryEntries(memoryDirectory)
@@ -103,7 +107,7 @@ struct GuestGetMemoryBlocks: @MainActor GuestAgentCommand {
             if error.errno == ENOENT { return [] }
             throw QMPError("Can't open directory\"\(memoryDirectory)\": \(error)")
         }
-        var blocks: [MemoryBlock] = []
+        var blocks: [GuestMemoryBlock] = []
         for entry in entries where entry.name.hasPrefix("memory") && entry.type & DirectoryEntry.directoryType != 0 {
             let physIndex = UInt64(strtoul(String(entry.name.dropFirst(6)), nil, 10))
             let path = "\(memoryDirectory)memory\(Int64(bitPattern: physIndex))/"
@@ -119,7 +123,7 @@ struct GuestGetMemoryBlocks: @MainActor GuestAgentCommand {
             } catch {
                 // Kernels without the file cannot offline memory.
                 guard error.isMissingFile else { throw error.memoryAttributeError("state") }
-                blocks.append(MemoryBlock(physIndex: physIndex, online: true, canOffline: false))
+                blocks.append(GuestMemoryBlock(physIndex: physIndex, online: true, canOffline: false))
                 continue
             }
             let canOffline: Bool
@@ -129,7 +133,7 @@ struct GuestGetMemoryBlocks: @MainActor GuestAgentCommand {
                 guard error.isMissingFile else { throw error.memoryAttributeError("removable") }
                 canOffline = false
             }
-            blocks.append(MemoryBlock(physIndex: physIndex, online: state.starts(with: "online".utf8), canOffline: canOffline))
+            blocks.append(GuestMemoryBlock(physIndex: physIndex, online: state.starts(with: "online".utf8), canOffline: canOffline))
         }
         if blocks.isEmpty { throw QMPError("guest reported zero memory blocks!") }
         return blocks

@@ -79,7 +79,7 @@ final class GuestProcesses {
     }
 
     /// Starts watching a child that was just spawned.
-    func add(_ child: ChildProcess.Started, input: [UInt8]?) -> Process {
+    func add(_ child: ExecChild.Started, input: [UInt8]?) -> Process {
         let process = Process(pid: child.pid, stdout: child.stdout.map(Capture.init),
                                stderr: child.stderr.map(Capture.init), stdin: child.stdin)
         processes.append(process)
@@ -235,7 +235,7 @@ struct GuestExec: @MainActor GuestAgentCommand {
         }
         let argv = [arguments.path] + (arguments.arg ?? [])
         agent.log.syslog("guest-exec called: \"\(argv.joined(separator: " "))\"")
-        let (stdout, stderr): (ChildProcess.Output, ChildProcess.Output) =
+        let (stdout, stderr): (ExecChild.Output, ExecChild.Output) =
             switch arguments.captureOutput?.mode ?? .none {
             case .none: (.devNull, .devNull)
             case .stdout: (.pipe, .devNull)
@@ -243,9 +243,9 @@ struct GuestExec: @MainActor GuestAgentCommand {
             case .separated: (.pipe, .pipe)
             case .merged: (.pipe, .stdout)
             }
-        let child: ChildProcess.Started
+        let child: ExecChild.Started
         do {
-            child = try ChildProcess.spawn(argv: argv, environment: arguments.env, stdinPipe: input != nil,
+            child = try ExecChild.spawn(argv: argv, environment: arguments.env, stdinPipe: input != nil,
                                            stdout: stdout, stderr: stderr)
         } catch {
             throw QMPError("Guest agent command failed, error was '\(error.message)'")

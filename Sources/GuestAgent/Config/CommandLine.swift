@@ -16,9 +16,19 @@ public enum AgentCommandLine {
 
     private struct Option {
         let long: String
+        /// The letter; for a long-only option a character beyond ASCII that
+        /// only serves as getopt's value.
         let short: Character
         let argument: Argument
+
+        var isLongOnly: Bool { !short.isASCII }
+        var code: Int32 { Int32(short.unicodeScalars.first!.value) }
     }
+
+    // Our own options are long-only, so that no letter qemu-ga may take one
+    // day can clash.
+    private static let thawAfter: Character = "\u{100}"
+    private static let killHookAfter: Character = "\u{101}"
 
     private static let options: [Option] = [
         Option(long: "help", short: "h", argument: .none),
@@ -36,6 +46,8 @@ public enum AgentCommandLine {
         Option(long: "allow-rpcs", short: "a", argument: .required),
         Option(long: "statedir", short: "t", argument: .required),
         Option(long: "retry-path", short: "r", argument: .none),
+        Option(long: GAConfig.thawAfterKey, short: thawAfter, argument: .required),
+        Option(long: GAConfig.killHookAfterKey, short: killHookAfter, argument: .required),
     ]
 
     /// Reads the config file (`-c`, else `$QGA_CONF`, else
@@ -82,6 +94,14 @@ public enum AgentCommandLine {
                 } else {
                     GAConfig.appendList(argument!, to: &config.allowedRPCs)
                 }
+            case thawAfter, killHookAfter:
+                let key = short == thawAfter ? GAConfig.thawAfterKey : GAConfig.killHookAfterKey
+                guard let seconds = GAConfig.seconds(argument!) else {
+                    writeAll(STDERR_FILENO, Array("\(program): --\(key) takes a number of seconds, not '\(argument!)'\n".utf8))
+                    action = .exit(status: 1, output: "")
+                    break
+                }
+                if short == thawAfter { config.thawAfter = seconds } else { config.killHookAfter = seconds }
             case "V": action = .exit(status: 0, output: versionText)
             case "h": action = .exit(status: 0, output: helpText(program: program))
             default: action = .exit(status: 1, output: "Unknown option, try '\(program) --help' for more information.\n")
@@ -110,10 +130,10 @@ public enum AgentCommandLine {
             case .required: required_argument
             case .optional: optional_argument
             }
-            return CGLib.option(name: name, has_arg: hasArgument, flag: nil, val: Int32(option.short.asciiValue!))
+            return CGLib.option(name: name, has_arg: hasArgument, flag: nil, val: option.code)
         }
         longOptions.append(CGLib.option(name: nil, has_arg: 0, flag: nil, val: 0))
-        let shortOptions = options.map { option in
+        let shortOptions = options.filter { !$0.isLongOnly }.map { option in
             switch option.argument {
             case .none: "\(option.short)"
             case .required: "\(option.short):"
@@ -126,7 +146,7 @@ public enum AgentCommandLine {
             let code = getopt_long(Int32(arguments.count), &argv, shortOptions, longOptions, nil)
             if code == -1 { return }
             let argument = cglib_optarg().map { String(cString: $0) }
-            if !visit(Character(Unicode.Scalar(UInt8(truncatingIfNeeded: code))), argument) { return }
+            if !visit(Character(Unicode.Scalar(UInt32(code)) ?? "?"), argument) { return }
         }
     }
 
@@ -164,6 +184,13 @@ public enum AgentCommandLine {
                             file's format and exit
           -r, --retry-path  keep re-opening the channel when it fails or
                             disappears (driver reload, device hot-unplug)
+              --thaw-after=SECONDS
+                            thaw the filesystems when no guest-fsfreeze-thaw
+                            came SECONDS after a freeze (default 0: never)
+              --kill-hook-after=SECONDS
+                            kill an fsfreeze hook still running after SECONDS;
+                            a freeze then fails with everything thawed
+                            (default 0: wait for the hook)
           -h, --help        print this help and exit
 
         swift-qemu-ga answers the QEMU Guest Agent protocol of QEMU \(qgaInterfaceVersion).

@@ -9,6 +9,12 @@ public struct GAConfig: Equatable, Sendable {
     public var logFile: String?
     public var pidFile = "/var/run/qemu-ga.pid"
     public var fsfreezeHook: String?
+    /// Better than qemu-ga (`thaw-after`, seconds; nil or 0: never):
+    /// filesystems still frozen this long after a freeze are thawed.
+    public var thawAfter: Int?
+    /// Better than qemu-ga (`kill-hook-after`, seconds; nil or 0: wait
+    /// forever): a hook running longer is killed and the freeze fails.
+    public var killHookAfter: Int?
     public var stateDirectory = "/var/run"
     public var verbose = false
     public var retryPath = false
@@ -24,6 +30,16 @@ public struct GAConfig: Equatable, Sendable {
     static let defaultConfigPath = "/etc/qemu/qemu-ga.conf"
     static let defaultFsfreezeHook = "/etc/qemu/fsfreeze-hook"
     static let group = "general"
+    // Our own keys and long options: their first letters begin no
+    // qemu-ga option, so every abbreviation qemu-ga accepts stays unambiguous.
+    static let thawAfterKey = "thaw-after"
+    static let killHookAfterKey = "kill-hook-after"
+
+    /// A number of seconds given with an option or key: 0 or more.
+    static func seconds(_ text: String) -> Int? {
+        guard let value = Int32(text), value >= 0 else { return nil }
+        return Int(value)
+    }
 
     /// Adds a list given in the config file or with `-b`/`-a`. qemu-ga splits
     /// on commas; we also split on semicolons, as the manual calls these
@@ -45,6 +61,8 @@ public struct GAConfig: Equatable, Sendable {
         if let logFile = try file.string(group, "logfile") { self.logFile = logFile }
         if let pidFile = try file.string(group, "pidfile") { self.pidFile = pidFile }
         if let hook = try file.string(group, "fsfreeze-hook") { fsfreezeHook = hook }
+        if let seconds = try file.seconds(group, GAConfig.thawAfterKey) { thawAfter = seconds }
+        if let seconds = try file.seconds(group, GAConfig.killHookAfterKey) { killHookAfter = seconds }
         if let stateDirectory = try file.string(group, "statedir") { self.stateDirectory = stateDirectory }
         if try file.boolean(group, "verbose") == true { verbose = true }
         if let retryPath = try file.boolean(group, "retry-path") { self.retryPath = retryPath }
@@ -63,11 +81,27 @@ public struct GAConfig: Equatable, Sendable {
         if let logFile { file.set(group, "logfile", string: logFile) }
         file.set(group, "pidfile", string: pidFile)
         if let fsfreezeHook { file.set(group, "fsfreeze-hook", string: fsfreezeHook) }
+        // Our own keys only when set, so that the dump of a plain
+        // configuration is qemu-ga's.
+        if let thawAfter { file.set(group, GAConfig.thawAfterKey, integer: Int32(thawAfter)) }
+        if let killHookAfter { file.set(group, GAConfig.killHookAfterKey, integer: Int32(killHookAfter)) }
         file.set(group, "statedir", string: stateDirectory)
         file.set(group, "verbose", boolean: verbose)
         file.set(group, "retry-path", boolean: retryPath)
         file.set(group, "block-rpcs", string: blockedRPCs.joined(separator: ","))
         file.set(group, "allow-rpcs", string: allowedRPCs.joined(separator: ","))
         return file.data()
+    }
+}
+
+extension KeyFile {
+    /// A number of seconds: a non-negative integer, else GLib's error text
+    /// for a value that is not one.
+    fileprivate func seconds(_ group: String, _ key: String) throws(KeyFileError) -> Int? {
+        guard let value = try integer(group, key) else { return nil }
+        guard value >= 0 else {
+            throw KeyFileError(message: "Key file contains key “\(key)” in group “\(group)” which has a value that cannot be interpreted.")
+        }
+        return Int(value)
     }
 }

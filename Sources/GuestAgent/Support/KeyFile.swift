@@ -109,4 +109,10 @@ struct KeyFileError: Error, CustomStringConvertible {
         } ?? false
         description = takeErrorMessage(&error)
     }
+
+    /// An error in GLib's words that GLib did not raise itself.
+    init(message: String) {
+        isMissingFile = false
+        description = message
+    }
 }

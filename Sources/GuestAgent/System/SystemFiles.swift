@@ -104,10 +104,21 @@ final class SysfsDirectory {
 
     deinit { close(fd) }
 
+    /// The attribute file `name` opened with `flags`; the caller closes it.
+    func openFile(_ name: String, _ flags: Int32) throws(SystemError) -> Int32 {
+        let file = openat(fd, name, flags | O_CLOEXEC)
+        guard file >= 0 else { throw SystemError(errno: errno) }
+        return file
+    }
+
     /// Up to `count` bytes from the start of the attribute file `name`.
     func read(_ name: String, count: Int) throws(ReadError) -> [UInt8] {
-        let file = openat(fd, name, O_RDONLY | O_CLOEXEC)
-        guard file >= 0 else { throw .open(SystemError(errno: errno)) }
+        let file: Int32
+        do {
+            file = try openFile(name, O_RDONLY)
+        } catch {
+            throw .open(error)
+        }
         defer { close(file) }
         let bytes = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { buffer -> [UInt8]? in
             let result = pread(file, buffer.baseAddress, count, 0)

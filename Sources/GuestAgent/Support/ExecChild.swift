@@ -5,7 +5,7 @@ import Glibc
 /// PATH search (in the given environment's PATH when there is one), the
 /// child not reaped by GLib (a child watch does that), every descriptor but
 /// 0, 1 and 2 closed in the child, SIGPIPE back to its default.
-enum ChildProcess {
+enum ExecChild {
     /// Where one of the child's output streams goes.
     enum Output {
         case devNull

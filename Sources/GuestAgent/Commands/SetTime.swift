@@ -1,0 +1,40 @@
+import CGLib
+import Glibc
+
+/// `guest-set-time` (commands.md §4.2): with `time` (ns since the epoch),
+/// sets the system clock and then the hardware clock from it
+/// (`hwclock -w`); without, sets the system clock from the hardware clock
+/// (`hwclock -s`).
+struct GuestSetTime: @MainActor GuestAgentCommand {
+    static let name = "guest-set-time"
+
+    struct Arguments: Decodable { let time: Int64? }
+
+    static func run(_ arguments: Arguments, agent: GAState) throws(QMPError) -> EmptyResult {
+        if let time = arguments.time {
+            // C's truncating division and remainder, as qemu-ga computes them.
+            let seconds = Int(time / 1_000_000_000)
+            let microseconds = Int(time % 1_000_000_000 / 1000)
+            // The local calendar year must be 1970...2069. qemu-ga appends
+            // an errno nothing set (so 7.2 says just "Invalid time"); any
+            // the date conversion sets is kept.
+            errno = 0
+            let date = g_date_new()
+            g_date_set_time_t(date, seconds)
+            let year = g_date_get_year(date)
+            let code = errno
+            g_date_free(date)
+            guard (1970..<2070).contains(year) else {
+                throw QMPError("Invalid time" + (code == 0 ? "" : ": \(SystemError(errno: code))"))
+            }
+            do {
+                try agent.system.setTime(seconds: seconds, microseconds: microseconds)
+            } catch {
+                throw QMPError("Failed to set time to guest: \(error)")
+            }
+        }
+        try ChildProcess.run(["/sbin/hwclock", arguments.time == nil ? "-s" : "-w"],
+                             action: "set hardware clock to system time", system: agent.system)
+        return EmptyResult()
+    }
+}

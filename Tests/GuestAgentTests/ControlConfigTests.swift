@@ -1,0 +1,78 @@
+import Glibc
+import Testing
+@testable import GuestAgent
+
+/// Our two options of the fsfreeze safety net: `thaw-after` and
+/// `kill-hook-after`, as keys and as long options.
+@Suite struct ControlConfigTests {
+    private func configure(_ arguments: [String], config: String = "") -> StartupAction {
+        var template = Array("/tmp/qga-conf-XXXXXX".utf8CString)
+        let fd = mkstemp(&template)
+        let bytes = Array(config.utf8)
+        _ = write(fd, bytes, bytes.count)
+        close(fd)
+        let path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        defer { unlink(path) }
+        return AgentCommandLine.configure(arguments: ["qemu-ga"] + arguments, environment: ["QGA_CONF": path])
+    }
+
+    private func config(_ action: StartupAction, sourceLocation: SourceLocation = #_sourceLocation) -> GAConfig? {
+        guard case .run(let config) = action else {
+            Issue.record("expected to run, got \(action)", sourceLocation: sourceLocation)
+            return nil
+        }
+        return config
+    }
+
+    @Test func optionsAndKeys() {
+        #expect(config(configure([]))?.thawAfter == nil)
+        #expect(config(configure([]))?.killHookAfter == nil)
+        let fromOptions = config(configure(["--thaw-after=300", "--kill-hook-after", "20"]))
+        #expect(fromOptions?.thawAfter == 300 && fromOptions?.killHookAfter == 20)
+        let fromFile = config(configure([], config: "[general]\nthaw-after=60\nkill-hook-after=0\n"))
+        #expect(fromFile?.thawAfter == 60 && fromFile?.killHookAfter == 0)
+        // The command line wins; 0 switches a file's setting off.
+        #expect(config(configure(["--thaw-after=0"], config: "[general]\nthaw-after=60\n"))?.thawAfter == 0)
+        // Abbreviations, as getopt allows them.
+        #expect(config(configure(["--thaw=5", "--kill=6"]))?.killHookAfter == 6)
+    }
+
+    /// qemu-ga's own abbreviations stay unambiguous: no new option shares
+    /// a first letter with one of qemu-ga's.
+    @Test func qemuGasAbbreviationsStillWork() {
+        #expect(config(configure(["--f=/hook"]))?.fsfreezeHook == "/hook")
+        #expect(config(configure(["--fsfreeze=/hook"]))?.fsfreezeHook == "/hook")
+        #expect(config(configure(["--s=/state"]))?.stateDirectory == "/state")
+    }
+
+    @Test(arguments: [["--thaw-after=-1"], ["--thaw-after=x"], ["--kill-hook-after="], ["--kill-hook-after=99999999999"]])
+    func badSecondsStopTheAgent(arguments: [String]) {
+        #expect(configure(arguments) == .exit(status: 1, output: ""))
+    }
+
+    @Test(arguments: ["[general]\nthaw-after=-5\n", "[general]\nkill-hook-after=soon\n"])
+    func badKeysStopTheAgent(text: String) {
+        #expect(configure([], config: text) == .exit(status: 1, output: ""))
+    }
+
+    /// In -D only when set, so a plain configuration dumps as qemu-ga's; the
+    /// dump reads back as the same configuration.
+    @Test func dump() {
+        let plain = config(configure(["-F"]))?.dump() ?? ""
+        #expect(!plain.contains("thaw-after") && !plain.contains("kill-hook-after"))
+        let first = config(configure(["-m", "virtio-serial", "-F/hook", "--thaw-after=120", "--kill-hook-after=0"]))
+        let dumped = first?.dump() ?? ""
+        #expect(dumped.contains("fsfreeze-hook=/hook\nthaw-after=120\nkill-hook-after=0\nstatedir="), "\(dumped)")
+        let second = config(configure([], config: dumped))
+        #expect(second == first)
+        #expect(second?.dump() == dumped)
+    }
+
+    @Test func helpDescribesThem() {
+        guard case .exit(0, let text) = configure(["--help"]) else {
+            Issue.record("no help")
+            return
+        }
+        #expect(text.contains("--thaw-after=SECONDS") && text.contains("--kill-hook-after=SECONDS"))
+    }
+}
