@@ -4,12 +4,31 @@ import PackageDescription
 // The daemon runs entirely on the GLib main loop of the main thread, so its
 // targets default to MainActor isolation; the JSON module stays nonisolated
 // so that tests, fuzzers and benchmarks can use it freely.
-let daemonSettings: [SwiftSetting] = [.defaultIsolation(MainActor.self)]
+//
+// The agent's modules use no regular expressions: without the implicit
+// import, _StringProcessing and _RegexParser (about 1 MB of code) stay out of
+// the static binary.
+let noStringProcessing: SwiftSetting = .unsafeFlags(["-Xfrontend", "-disable-implicit-string-processing-module-import"])
+let daemonSettings: [SwiftSetting] = [.defaultIsolation(MainActor.self), noStringProcessing]
+
+// The release binary must run on a guest with nothing but glibc, libglib and
+// libudev: `link/libstdc++.so` is a linker script that makes the Swift
+// runtime's `-lstdc++` take the static libstdc++.a. lld packs the relative
+// relocations (DT_RELR, glibc 2.36), which start-up no longer reads and
+// applies one by one.
+let releaseLinking: [LinkerSetting] = [
+    .unsafeFlags([
+        "-L", Context.packageDirectory + "/Sources/qemu-ga/link",
+        "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
+    ], .when(configuration: .release)),
+]
 
 let package = Package(
     name: "swift-qemu-ga",
     products: [
         .executable(name: "qemu-ga", targets: ["qemu-ga"]),
+        // For bench/parser, a package of its own that depends on this one.
+        .library(name: "QMPJSON", targets: ["QMPJSON"]),
     ],
     targets: [
         .systemLibrary(
@@ -24,7 +43,7 @@ let package = Package(
             pkgConfig: "libudev",
             providers: [.apt(["libudev-dev"])]
         ),
-        .target(name: "QMPJSON"),
+        .target(name: "QMPJSON", swiftSettings: [noStringProcessing]),
         .target(
             name: "GuestAgent",
             dependencies: ["CGLib", "CUdev", "QMPJSON"],
@@ -33,7 +52,9 @@ let package = Package(
         .executableTarget(
             name: "qemu-ga",
             dependencies: ["GuestAgent"],
-            swiftSettings: daemonSettings
+            exclude: ["link"],
+            swiftSettings: daemonSettings,
+            linkerSettings: releaseLinking
         ),
         // Fuzz targets: replay a corpus in ordinary builds; Tests/fuzz/run
         // builds them with -sanitize=fuzzer,address and -DFUZZING.

@@ -22,7 +22,7 @@ public final class GAState {
     var pidFile: PidFile?
     /// Fires `thaw-after` seconds into a freeze.
     private var autoThawTimer: GLibSource?
-    /// Set by `guest-sync-delimited`; `sendResponse` consumes it to put the
+    /// Set by `guest-sync-delimited`; `appendResponse` consumes it to put the
     /// 0xFF sentinel before the next response, which is that command's own.
     public var delimitResponse = false
     /// The files opened by guest-file-open.
@@ -132,39 +132,42 @@ public final class GAState {
     }
 
     /// Parses bytes from the host and answers every complete request, in order.
+    /// The replies to one chunk of input go out in one write: a host that
+    /// pipelines requests costs one system call per chunk, not per request.
     func handleInput(_ bytes: UnsafeRawBufferPointer) {
+        var replies: [UInt8] = []
         for output in parser.feed(bytes) {
             log.debug("process_event: called")
             switch output {
             case .value(let request):
                 log.debug("processing command")
                 if let response = QMPDispatcher.response(to: request, agent: self) {
-                    sendResponse(response)
+                    appendResponse(response, to: &replies)
                 }
             case .error(let description):
-                sendResponse(QMPDispatcher.errorResponse(QMPError(description), id: nil))
+                appendResponse(QMPDispatcher.errorResponse(QMPError(description), id: nil), to: &replies)
             }
         }
-    }
-
-    /// Writes one response line to the host.
-    func sendResponse(_ response: JSONObject) {
-        let bytes = responseBytes(response)
-        log.debug("sending data, count: \(bytes.count)")
-        channel?.send(bytes)
+        if !replies.isEmpty { channel?.send(replies) }
     }
 
     /// The bytes of one response line; the 0xFF sentinel goes first when
     /// `delimitResponse` is set, and the flag is spent either way.
     func responseBytes(_ response: JSONObject) -> [UInt8] {
         var bytes: [UInt8] = []
+        appendResponse(response, to: &bytes)
+        return bytes
+    }
+
+    private func appendResponse(_ response: JSONObject, to bytes: inout [UInt8]) {
+        let start = bytes.count
         if delimitResponse {
             bytes.append(0xFF)
             delimitResponse = false
         }
         JSONWriter.append(.object(response), to: &bytes)
         bytes.append(0x0A)
-        return bytes
+        log.debug("sending data, count: \(bytes.count - start)")
     }
 
     /// A new host client must not inherit half a message from the last one.
