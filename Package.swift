@@ -9,7 +9,12 @@ import PackageDescription
 // import, _StringProcessing and _RegexParser (about 1 MB of code) stay out of
 // the static binary.
 let noStringProcessing: SwiftSetting = .unsafeFlags(["-Xfrontend", "-disable-implicit-string-processing-module-import"])
-let daemonSettings: [SwiftSetting] = [.defaultIsolation(MainActor.self), noStringProcessing]
+// Everything runs on the main thread (no tasks, no threads), so the dynamic
+// checks that a MainActor closure handed to generic code (map, filter, sort)
+// runs there cannot fail; each cost about a thousand instructions per call.
+let daemonSettings: [SwiftSetting] = [
+    .defaultIsolation(MainActor.self), noStringProcessing, .unsafeFlags(["-disable-dynamic-actor-isolation"]),
+]
 
 // The release binary must run on a guest with nothing but glibc, libglib and
 // libudev: `link/libstdc++.so` is a linker script that makes the Swift

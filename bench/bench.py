@@ -161,33 +161,35 @@ def ping_pipelined(agent, count=50_000):
     return count / elapsed
 
 
-def round_trips(agent, request, count, check):
-    """Median seconds from sending `request` to its whole reply."""
-    times = []
-    for _ in range(count):
-        start = time.perf_counter()
-        agent.send(request)
-        line = agent.receive_line()
-        times.append(time.perf_counter() - start)
-        check(line)
-    return statistics.median(times)
+def round_trips(agents, request, count, check, batch=50):
+    """Median seconds from sending `request` to its whole reply, per agent.
+
+    The agents take turns by batches, so that both see the same load from
+    the rest of the machine."""
+    times = {agent.name: [] for agent in agents}
+    for turn in range(count // batch):
+        for agent in agents if turn % 2 == 0 else agents[::-1]:
+            for n in range(batch):
+                start = time.perf_counter()
+                agent.send(request(n) if callable(request) else request)
+                line = agent.receive_line()
+                times[agent.name].append(time.perf_counter() - start)
+                check(line, n)
+    return {name: statistics.median(samples) for name, samples in times.items()}
 
 
-def expect_return(line):
+def expect_return(line, _=None):
     if not line.startswith(b'{"return"'):
         raise SystemExit("unexpected reply: %r" % line[:200])
 
 
-def sync_delimited(agent, count=1000):
-    times = []
-    for n in range(count):
-        start = time.perf_counter()
-        agent.send(b'{"execute":"guest-sync-delimited","arguments":{"id":%d}}' % n)
-        line = agent.receive_line()
-        times.append(time.perf_counter() - start)
-        if line != b'\xff{"return": %d}\n' % n:
-            raise SystemExit("%s: guest-sync-delimited answered %r" % (agent.name, line))
-    return statistics.median(times)
+def sync_request(n):
+    return b'{"execute":"guest-sync-delimited","arguments":{"id":%d}}' % n
+
+
+def expect_sync(line, n):
+    if line != b'\xff{"return": %d}\n' % n:
+        raise SystemExit("guest-sync-delimited answered %r" % line)
 
 
 def write_request(handle, payload_b64):
@@ -233,7 +235,8 @@ def fresh_start(name, binary):
     """Start-up seconds and idle VmRSS (bytes) of a new agent."""
     agent = Agent(name, binary)
     try:
-        sync_delimited(agent, 1)
+        agent.send(sync_request(0))
+        expect_sync(agent.receive_line(), 0)
         time.sleep(0.2)
         return agent.startup, status_kib(agent.process.pid, "VmRSS") * 1024
     finally:
@@ -250,33 +253,42 @@ class Data:
         self.read = random(64 * MiB)
 
 
-def run_round(agent, binary, data, r):
+def run_round(agents, order, binaries, data, results):
+    """One round: the short workloads with the agents taking turns, then the
+    long ones agent by agent in `order`."""
     for _ in range(3):
-        seconds, rss = fresh_start(agent.name, binary)
-        r["start-up"].append(seconds)
-        r["idle-rss"].append(rss)
+        for agent in order:
+            seconds, rss = fresh_start(agent.name, binaries[agent.name])
+            results[agent.name]["start-up"].append(seconds)
+            results[agent.name]["idle-rss"].append(rss)
 
-    r["ping-pipelined"].append(ping_pipelined(agent))
-    r["ping-rtt"].append(round_trips(agent, PING, 2000, expect_return))
-    r["info-rtt"].append(round_trips(agent, b'{"execute":"guest-info"}', 300, expect_return))
-    r["interfaces-rtt"].append(round_trips(agent, b'{"execute":"guest-network-get-interfaces"}', 300,
-                                           expect_return))
-    r["fsinfo-rtt"].append(round_trips(agent, b'{"execute":"guest-get-fsinfo"}', 300, expect_return))
-    r["sync-delimited"].append(sync_delimited(agent))
+    for key, request, count, check in [
+        ("ping-rtt", PING, 2000, expect_return),
+        ("info-rtt", b'{"execute":"guest-info"}', 300, expect_return),
+        ("interfaces-rtt", b'{"execute":"guest-network-get-interfaces"}', 300, expect_return),
+        ("fsinfo-rtt", b'{"execute":"guest-get-fsinfo"}', 300, expect_return),
+        ("sync-delimited", sync_request, 1000, expect_sync),
+    ]:
+        for name, median in round_trips(order, request, count, check).items():
+            results[name][key].append(median)
 
-    seconds = write_workload(agent, data.small_b64, "small.bin")
-    check_file(agent, "small.bin", b"".join(data.small))
-    r["write-1MiB"].append(64 * MiB / seconds)
+    for agent in order:
+        r = results[agent.name]
+        r["ping-pipelined"].append(ping_pipelined(agent))
 
-    agent.reset_peak_memory()
-    seconds = write_workload(agent, data.big_b64, "big.bin")
-    r["peak-16MiB"].append(agent.peak_memory())
-    check_file(agent, "big.bin", data.big)
-    r["write-16MiB"].append(16 * MiB / seconds)
+        seconds = write_workload(agent, data.small_b64, "small.bin")
+        check_file(agent, "small.bin", b"".join(data.small))
+        r["write-1MiB"].append(64 * MiB / seconds)
 
-    seconds = read_workload(agent, "read.bin", MiB, 64)
-    r["read-1MiB"].append(64 * MiB / seconds)
-    agent.note_peak()
+        agent.reset_peak_memory()
+        seconds = write_workload(agent, data.big_b64, "big.bin")
+        r["peak-16MiB"].append(agent.peak_memory())
+        check_file(agent, "big.bin", data.big)
+        r["write-16MiB"].append(16 * MiB / seconds)
+
+        seconds = read_workload(agent, "read.bin", MiB, 64)
+        r["read-1MiB"].append(64 * MiB / seconds)
+        agent.note_peak()
 
 
 # name: (unit, scale, target text, test on the ratio ours/reference)
@@ -357,8 +369,7 @@ def main():
                 f.write(data.read)
         for round_number in range(options.rounds):
             order = agents if round_number % 2 == 0 else agents[::-1]
-            for agent in order:
-                run_round(agent, binaries[agent.name], data, results[agent.name])
+            run_round(agents, order, binaries, data, results)
             print("round %d done" % (round_number + 1), file=sys.stderr)
         for agent in agents:
             results[agent.name]["peak-rss"] = [agent.peak]
