@@ -20,11 +20,15 @@ let daemonSettings: [SwiftSetting] = [
 // libudev: `link/libstdc++.so` is a linker script that makes the Swift
 // runtime's `-lstdc++` take the static libstdc++.a. lld packs the relative
 // relocations (DT_RELR, glibc 2.36), which start-up no longer reads and
-// applies one by one.
+// applies one by one, and puts the functions of `link/hot-functions.txt`
+// (bench/hot-functions.py) together, so that few pages of code stay resident.
+let linkDirectory = Context.packageDirectory + "/Sources/qemu-ga/link"
 let releaseLinking: [LinkerSetting] = [
     .unsafeFlags([
-        "-L", Context.packageDirectory + "/Sources/qemu-ga/link",
+        "-L", linkDirectory,
         "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
+        "-Xlinker", "--symbol-ordering-file=" + linkDirectory + "/hot-functions.txt",
+        "-Xlinker", "--no-warn-symbol-ordering",
     ], .when(configuration: .release)),
 ]
 
