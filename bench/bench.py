@@ -3,8 +3,10 @@
 
 Starts both agents with the same options on unix sockets
 (-m unix-listen -p DIR/sock -t DIR -f DIR/pid) and runs every workload on
-each in turn, several rounds, alternating which agent goes first; prints the
-medians, the ratio ours/reference and whether each target is met.
+both, several rounds, alternating which agent goes first; prints the medians
+of the rounds, the ratio ours/reference and whether each target is met. The
+round trips take turns by batches of 50 requests and the start-ups one by
+one, so that both agents see the same load from the rest of the machine.
 
   ping-pipelined  50,000 guest-ping requests sent in one write (from a
                   second thread), replies read as they come: requests/s
@@ -139,7 +141,7 @@ class Agent:
         return status_kib(self.process.pid, "VmHWM") * 1024
 
 
-# Workloads on a running agent. Each returns one figure for the round.
+# Workloads on running agents: the figures of one round.
 
 def ping_pipelined(agent, count=50_000):
     """Requests per second."""
