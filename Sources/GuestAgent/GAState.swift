@@ -22,7 +22,7 @@ public final class GAState {
     var pidFile: PidFile?
     /// Fires `thaw-after` seconds into a freeze.
     private var autoThawTimer: GLibSource?
-    /// Set by `guest-sync-delimited`; `appendResponse` consumes it to put the
+    /// Set by `guest-sync-delimited`; `responseBytes` consumes it to put the
     /// 0xFF sentinel before the next response, which is that command's own.
     public var delimitResponse = false
     /// The files opened by guest-file-open.
@@ -142,10 +142,10 @@ public final class GAState {
             case .value(let request):
                 log.debug("processing command")
                 if let response = QMPDispatcher.response(to: request, agent: self) {
-                    appendResponse(response, to: &replies)
+                    replies += responseBytes(response)
                 }
             case .error(let description):
-                appendResponse(QMPDispatcher.errorResponse(QMPError(description), id: nil), to: &replies)
+                replies += responseBytes(QMPDispatcher.errorResponse(QMPError(description), id: nil))
             }
         }
         if !replies.isEmpty { channel?.send(replies) }
@@ -155,19 +155,14 @@ public final class GAState {
     /// `delimitResponse` is set, and the flag is spent either way.
     func responseBytes(_ response: JSONObject) -> [UInt8] {
         var bytes: [UInt8] = []
-        appendResponse(response, to: &bytes)
-        return bytes
-    }
-
-    private func appendResponse(_ response: JSONObject, to bytes: inout [UInt8]) {
-        let start = bytes.count
         if delimitResponse {
             bytes.append(0xFF)
             delimitResponse = false
         }
         JSONWriter.append(.object(response), to: &bytes)
         bytes.append(0x0A)
-        log.debug("sending data, count: \(bytes.count - start)")
+        log.debug("sending data, count: \(bytes.count)")
+        return bytes
     }
 
     /// A new host client must not inherit half a message from the last one.
