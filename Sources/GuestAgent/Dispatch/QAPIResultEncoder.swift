@@ -84,6 +84,7 @@ nonisolated private func integer<I: BinaryInteger>(_ value: I) -> JSONValue {
 // code come through here.)
 nonisolated private func jsonValue<T: Encodable>(of value: T) throws -> JSONValue {
     if T.self == JSONValue.self { return value as! JSONValue }
+    if T.self == EmptyResult.self { return .object(JSONObject()) }
     if T.self == String.self { return .string(value as! String) }
     if T.self == Int.self { return integer(value as! Int) }
     if T.self == Int64.self { return .int(value as! Int64) }
