@@ -79,8 +79,7 @@ def main():
 
         # In callgrind's output `ob=` sets the object and `fn=` names a
         # function that ran (a suffix 'N marks a recursion level).
-        functions = []
-        seen = set()
+        functions = set()
         current = None
         with open(profile) as f:
             for line in f:
@@ -88,11 +87,12 @@ def main():
                     current = os.path.realpath(line[3:].strip())
                 elif line.startswith("fn=") and current == os.path.realpath(binary):
                     name = line[3:].strip().split("'")[0]
-                    if name not in seen and not name.startswith("0x"):
-                        seen.add(name)
-                        functions.append(name)
+                    if not name.startswith("0x"):
+                        functions.add(name)
+    # Sorted, so that a new list differs from the old one only where the set
+    # of functions changed; their order among themselves matters little.
     with open(OUTPUT, "w") as f:
-        f.write("\n".join(functions) + "\n")
+        f.write("\n".join(sorted(functions)) + "\n")
     print("%d functions written to %s" % (len(functions), os.path.relpath(OUTPUT, ROOT)))
 
 
