@@ -136,16 +136,21 @@ public final class GAState {
     /// pipelines requests costs one system call per chunk, not per request.
     func handleInput(_ bytes: UnsafeRawBufferPointer) {
         var replies: [UInt8] = []
+        func reply(_ response: JSONObject) {
+            let bytes = responseBytes(response)
+            // A lone reply, however large (guest-file-read), is not copied.
+            if replies.isEmpty { replies = bytes } else { replies += bytes }
+        }
         for output in parser.feed(bytes) {
             log.debug("process_event: called")
             switch output {
             case .value(let request):
                 log.debug("processing command")
                 if let response = QMPDispatcher.response(to: request, agent: self) {
-                    replies += responseBytes(response)
+                    reply(response)
                 }
             case .error(let description):
-                replies += responseBytes(QMPDispatcher.errorResponse(QMPError(description), id: nil))
+                reply(QMPDispatcher.errorResponse(QMPError(description), id: nil))
             }
         }
         if !replies.isEmpty { channel?.send(replies) }
