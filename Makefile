@@ -5,6 +5,7 @@
 #   make uninstall [DESTDIR=...]
 #   make check                      every test: swift test, then the packaging test
 #   make check-packaging            run Tests/packaging/test-install.sh
+#   make check-vm                   the end-to-end test in a real VM (Tests/vm/run)
 #
 # "install" never builds: run "make build" first (or point BINARY at a
 # binary built elsewhere).  With DESTDIR set it needs no root.
@@ -28,7 +29,7 @@ INSTALL       ?= install
 HOOK    = $(DESTDIR)$(SYSCONFDIR)/qemu/fsfreeze-hook
 UNIT    = $(DESTDIR)$(UNITDIR)/qemu-guest-agent.service
 
-.PHONY: all build install uninstall check check-packaging
+.PHONY: all build install uninstall check check-packaging check-vm
 
 all: build
 
@@ -69,3 +70,6 @@ check:
 
 check-packaging:
 	bash Tests/packaging/test-install.sh
+
+check-vm:
+	Tests/vm/run

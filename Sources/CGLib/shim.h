@@ -4,6 +4,8 @@
 #include <glib.h>
 #include <glib-unix.h>
 #include <getopt.h>
+#include <malloc.h>
+#include <signal.h>
 #include <syslog.h>
 #include <sys/socket.h>
 #include <sys/ioctl.h>
@@ -58,5 +60,13 @@ static inline int cglib_optopt(void) { return optopt; }
 /* Makes the next getopt_long call start a fresh scan of argv, printing its
    diagnostics or not. */
 static inline void cglib_reset_getopt(int print_errors) { optind = 0; opterr = print_errors; }
+
+/* guest-exec's child setup, run in the child between fork and exec (so it
+   is C, and async-signal-safe): the agent ignores SIGPIPE, and an ignored
+   disposition would survive exec. */
+static inline void cglib_exec_child_setup(gpointer unused) {
+    (void)unused;
+    signal(SIGPIPE, SIG_DFL);
+}
 
 #endif

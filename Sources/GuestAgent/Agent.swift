@@ -21,6 +21,14 @@ public enum GuestAgentDaemon {
     /// (log file, state file, channel) is done before daemonizing, so the
     /// exit status says whether the agent started.
     static func run(_ configuration: GAConfig) -> Int32 {
+        // Bulk transfers allocate tens of MiB per request. A fixed mmap
+        // threshold (glibc's own moves up to 32 MiB as big blocks are freed)
+        // keeps blocks of 2 MiB and more out of the heap, so their memory
+        // goes back to the system as soon as they are freed; smaller ones
+        // (a 1 MiB transfer's buffers) are reused from the heap, which keeps
+        // up to 4 MiB free at its top instead of faulting pages in anew.
+        mallopt(M_MMAP_THRESHOLD, 2 << 20)
+        mallopt(M_TRIM_THRESHOLD, 4 << 20)
         var config = configuration
         // Socket activation overrides -m and -p (and shows in -D).
         let activation: (method: ChannelMethod, descriptor: Int32)?

@@ -25,6 +25,10 @@ public final class GAState {
     /// Set by `guest-sync-delimited`; `responseBytes` consumes it to put the
     /// 0xFF sentinel before the next response, which is that command's own.
     public var delimitResponse = false
+    /// The files opened by guest-file-open.
+    let guestFiles = GuestFiles()
+    /// The children started by guest-exec.
+    lazy var guestProcesses = GuestProcesses(log: log)
 
     var parser = JSONMessageParser()
     var channel: GAChannel? {

@@ -32,19 +32,24 @@ func isStringBodyStop(_ b: UInt8, quote: UInt8) -> Bool {
     b == quote || b == 0x5C || b < 0x20 || b >= 0xFE
 }
 
-func scanStringBody(_ p: UnsafePointer<UInt8>, from: Int, to: Int, quote: UInt8) -> Int {
+/// The first byte of [from, to) that `isStringBodyStop`s the body; with
+/// `plain`, also any byte above 0x7F (which ends a long string's plain run,
+/// see LongString.swift).
+@inline(__always)
+func scanStringBody(_ p: UnsafePointer<UInt8>, from: Int, to: Int, quote: UInt8, plain: Bool = false) -> Int {
     var i = from
     let q = swarSplat(quote)
     let bs = swarSplat(0x5C)
     while i &+ 8 <= to {
         let v = loadWord(p, i)
-        let hit = swarZeroBytes(v ^ q) | swarZeroBytes(v ^ bs)
-            | swarBytesBelow(v, 0x20) | swarBytesBelow(~v, 2)
+        let high = plain ? v & swarHighs : swarBytesBelow(~v, 2)
+        let hit = swarZeroBytes(v ^ q) | swarZeroBytes(v ^ bs) | swarBytesBelow(v, 0x20) | high
         if hit != 0 { break }
         i &+= 8
     }
     while i < to {
-        if isStringBodyStop(p[i], quote: quote) { return i }
+        let b = p[i]
+        if isStringBodyStop(b, quote: quote) || (plain && b >= 0x80) { return i }
         i &+= 1
     }
     return i

@@ -37,6 +37,40 @@ extension JSONMessageParser {
         }
     }
 
+    /// The length of the token being lexed, quotes included.
+    var partialTokenLength: Int {
+        @inline(__always) get { text.count &- tokenStart &+ longString.count }
+    }
+
+    /// Appends a run of string body to the token text; a plain body that
+    /// grows past the threshold moves to the long string.
+    @inline(__always)
+    mutating func appendStringRun(_ p: UnsafePointer<UInt8>, _ count: Int) {
+        let before = text.count &- tokenStart
+        appendRun(p, count)
+        // Crossing the threshold (once per token): move the body out of the
+        // token text if it is plain so far.
+        if before < longStringThreshold && text.count &- tokenStart >= longStringThreshold {
+            let bodyStart = tokenStart &+ 1
+            let moved = text.withUnsafeBufferPointer { buffer in
+                let body = buffer.baseAddress! + bodyStart
+                let length = buffer.count &- bodyStart
+                guard scanPlainASCII(body, from: 0, to: length) == length else { return false }
+                longString.append(body, length)
+                return true
+            }
+            if moved { text.removeSubrange(bodyStart...) }
+        }
+    }
+
+    /// The closing quote of a long string: its value becomes a token.
+    mutating func finishLongString() {
+        let size = longString.count &+ 2
+        longStrings.append(longString.finish())
+        text.removeSubrange(tokenStart...)
+        process(.longString, start: longStrings.count &- 1, length: 0, size: size)
+    }
+
     mutating func lex(_ p: UnsafePointer<UInt8>, _ n: Int) {
         var state = self.state
         let maxToken = limits.maxTokenSize
@@ -72,6 +106,15 @@ extension JSONMessageParser {
                     let bodyEnd = min(n, i &+ maxToken)
                     let stop = scanStringBody(p, from: i &+ 1, to: bodyEnd, quote: b)
                     if stop < bodyEnd && p[stop] == b {
+                        let bodyLength = stop &- i &- 1
+                        if bodyLength >= longStringThreshold && !containsNonASCII(p + (i &+ 1), bodyLength) {
+                            // The String is made straight from the input.
+                            longStrings.append(String(decoding: UnsafeBufferPointer(start: p + (i &+ 1), count: bodyLength),
+                                                      as: UTF8.self))
+                            i = stop &+ 1
+                            process(.longString, start: longStrings.count &- 1, length: 0, size: bodyLength &+ 2)
+                            continue
+                        }
                         tokenStart = text.count
                         appendRun(p + i, stop &+ 1 &- i)
                         i = stop &+ 1
@@ -131,22 +174,43 @@ extension JSONMessageParser {
 
             case .doubleQuoted, .singleQuoted:
                 let quote: UInt8 = state == .doubleQuoted ? 0x22 : 0x27
-                let room = maxToken &+ 1 &- (text.count &- tokenStart)
+                let room = maxToken &+ 1 &- partialTokenLength
                 let runEnd = min(n, i &+ room)
-                let stop = scanStringBody(p, from: i, to: runEnd, quote: quote)
-                if stop > i {
-                    appendRun(p + i, stop &- i)
-                    i = stop
+                var stop: Int
+                if longString.isActive {
+                    stop = scanStringBody(p, from: i, to: runEnd, quote: quote, plain: true)
+                    if stop > i {
+                        longString.append(p + i, stop &- i)
+                        i = stop
+                    }
+                    if stop < runEnd && p[stop] >= 0x80 && p[stop] < 0xFE {
+                        // Not plain after all: the rest goes through the token
+                        // text, from the next round on.
+                        longString.drain(into: &text)
+                        stop = runEnd
+                    }
+                } else {
+                    stop = scanStringBody(p, from: i, to: runEnd, quote: quote)
+                    if stop > i {
+                        appendStringRun(p + i, stop &- i)
+                        i = stop
+                    }
                 }
                 if stop < runEnd {
                     let c = p[i]
                     if c == quote {
-                        text.append(c)
                         i &+= 1
-                        textToken(.string)
+                        if longString.isActive {
+                            finishLongString()
+                        } else {
+                            text.append(c)
+                            textToken(.string)
+                        }
                         state = .start
                         continue
                     } else if c == 0x5C {
+                        // Escapes are decoded from the token text.
+                        if longString.isActive { longString.drain(into: &text) }
                         text.append(c)
                         i &+= 1
                         state = state == .doubleQuoted ? .doubleQuotedEscape : .singleQuotedEscape
@@ -254,7 +318,7 @@ extension JSONMessageParser {
                 state = next
             }
             // Something was added to the partial token: enforce the cap.
-            if text.count &- tokenStart > maxToken {
+            if partialTokenLength > maxToken {
                 oversizedToken()
                 state = .start
             }

@@ -30,6 +30,9 @@ public struct JSONLimits: Equatable, Sendable {
 enum TokenKind: UInt8 {
     case leftBrace, rightBrace, leftBracket, rightBracket, colon, comma
     case integer, float, keyword, string
+    /// A string lexed as a long string: its value is
+    /// `JSONMessageParser.longStrings[start]`.
+    case longString
 }
 
 /// One token of the message under construction. Its text (for strings,
@@ -81,6 +84,12 @@ public struct JSONMessageParser: Sendable {
     var queuedSize = 0
     var braces = 0
     var brackets = 0
+
+    /// The body of a long plain string being lexed (see LongString.swift);
+    /// while it is active the token text holds only the opening quote.
+    var longString = LongStringBuilder()
+    /// The values of the current message's `.longString` tokens.
+    var longStrings: [String] = []
 
     /// Results of the current `feed` call.
     var outputs: [JSONParserOutput] = []

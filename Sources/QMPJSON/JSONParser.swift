@@ -104,10 +104,12 @@ func exactCopy<T>(_ array: [T], from start: Int) -> [T] {
 struct TokenParser {
     let text: UnsafeBufferPointer<UInt8>
     let tokens: UnsafeBufferPointer<QueuedToken>
+    let longStrings: [String]
 
-    init(text: UnsafeBufferPointer<UInt8>, tokens: UnsafeBufferPointer<QueuedToken>) {
+    init(text: UnsafeBufferPointer<UInt8>, tokens: UnsafeBufferPointer<QueuedToken>, longStrings: [String] = []) {
         self.text = text
         self.tokens = tokens
+        self.longStrings = longStrings
     }
 
     private func tokenText(_ t: QueuedToken) -> UnsafeBufferPointer<UInt8> {
@@ -163,6 +165,9 @@ struct TokenParser {
                 case .success(let s): value = .string(s)
                 case .failure(let detail): return failure(detail)
                 }
+                index &+= 1
+            case .longString:
+                value = .string(longStrings[Int(token.start)])
                 index &+= 1
             case .integer:
                 value = integerValue(tokenText(token))

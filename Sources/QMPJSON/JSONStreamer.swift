@@ -15,6 +15,8 @@ extension JSONMessageParser {
     /// next message's tokens simply start after the old ones. Big leftovers
     /// are released at once.
     mutating func discardMessage() {
+        longString.discard()
+        if !longStrings.isEmpty { longStrings.removeAll() }
         queuedSize = 0
         braces = 0
         brackets = 0
@@ -46,6 +48,7 @@ extension JSONMessageParser {
     /// A lexical error: the partial token plus the offending byte is the
     /// rejected text.
     mutating func lexicalError(_ offending: UInt8) {
+        if longString.isActive { longString.drain(into: &text) }
         text.append(offending)
         var message = parseErrorPrefix
         message.append(contentsOf: "stray '".utf8)
@@ -112,7 +115,8 @@ extension JSONMessageParser {
         let result = text.withUnsafeBufferPointer { textBuffer in
             tokens.withUnsafeBufferPointer { tokenBuffer in
                 var parser = TokenParser(text: textBuffer,
-                                         tokens: UnsafeBufferPointer(rebasing: tokenBuffer[messageStart...]))
+                                         tokens: UnsafeBufferPointer(rebasing: tokenBuffer[messageStart...]),
+                                         longStrings: longStrings)
                 return parser.parse(scratch: &parseScratch)
             }
         }

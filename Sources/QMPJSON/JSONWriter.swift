@@ -138,6 +138,9 @@ public enum JSONWriter {
         string.withUTF8 { bytes in
             guard let p = bytes.baseAddress else { return }
             let n = bytes.count
+            // Room for a long string and what usually follows it, so that
+            // the rest of the reply does not make the array copy it to grow.
+            if n > 1 << 16 { output.reserveCapacity(output.count + n + 4096) }
             var i = 0
             while i < n {
                 let plain = scanWriterPlain(p, from: i, to: n)

@@ -11,6 +11,11 @@ public protocol QAPIAlternate: Decodable {
     static func accepts(_ value: JSONValue) -> Bool
 }
 
+extension Decoder {
+    /// The JSON value being decoded, for an alternate to pick its branch by.
+    nonisolated var qapiValue: JSONValue { (self as? ArgumentValueDecoder)?.value ?? .null }
+}
+
 /// Decodes command arguments from a JSON object with the checks and error
 /// texts of QEMU's QObject input visitor: members are visited in declaration
 /// order, the first failure wins, and members nobody asked for are reported

@@ -51,16 +51,12 @@ package final class PersistentState {
         return PersistentState(path: path, fdCounter: counter)
     }
 
-    /// Hands out the next handle, committing the counter to disk first.
+    /// Hands out the next handle, committing the counter to disk first. As
+    /// in qemu-ga, a number whose commit failed is not handed out again.
     func takeFileHandle() throws(PersistentStateError) -> Int64 {
         let handle = fdCounter
         fdCounter += 1
-        do throws(PersistentStateError) {
-            try save()
-        } catch {
-            fdCounter -= 1
-            throw error
-        }
+        try save()
         return handle
     }
 

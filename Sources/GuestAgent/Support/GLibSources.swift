@@ -30,59 +30,100 @@ final class GLibSource {
 
     isolated deinit { cancel() }
 
+    /// Adds a source through `add`, which gets the retained handler box to
+    /// pass as user data (with `releaseHandler` as its destroy notify). The
+    /// source forgets its id once the handler returns false.
+    private static func add<Argument>(
+        _ handler: @escaping (Argument) -> Bool, _ add: (UnsafeMutableRawPointer) -> guint
+    ) -> GLibSource {
+        let source = GLibSource()
+        let box = Handler<Argument> { [weak source] argument in
+            let keep = handler(argument)
+            if !keep { source?.id = 0 }
+            return keep
+        }
+        source.id = add(Unmanaged.passRetained(box).toOpaque())
+        return source
+    }
+
     /// Calls `handler` whenever `condition` holds on `channel`, until the
     /// handler returns false or the source is cancelled.
     static func watch(
         _ channel: UnsafeMutablePointer<GIOChannel>, _ condition: GIOCondition,
         _ handler: @escaping (GIOCondition) -> Bool
     ) -> GLibSource {
-        let source = GLibSource()
-        let box = Handler<GIOCondition> { [weak source] condition in
-            let keep = handler(condition)
-            if !keep { source?.id = 0 }
-            return keep
+        add(handler) { box in
+            g_io_add_watch_full(
+                channel, G_PRIORITY_DEFAULT, condition,
+                { _, condition, box in
+                    Unmanaged<Handler<GIOCondition>>.fromOpaque(box!).takeUnretainedValue().call(condition)
+                        ? sourceContinue : sourceRemove
+                },
+                box, releaseHandler)
         }
-        source.id = g_io_add_watch_full(
-            channel, G_PRIORITY_DEFAULT, condition,
-            { _, condition, box in
-                Unmanaged<Handler<GIOCondition>>.fromOpaque(box!).takeUnretainedValue().call(condition)
-                    ? sourceContinue : sourceRemove
-            },
-            Unmanaged.passRetained(box).toOpaque(), releaseHandler)
-        return source
+    }
+
+    /// Calls `handler` whenever `condition` holds on `descriptor` (which the
+    /// caller keeps open while the source lives), until the handler returns
+    /// false or the source is cancelled.
+    static func watch(
+        descriptor: Int32, _ condition: GIOCondition, _ handler: @escaping (GIOCondition) -> Bool
+    ) -> GLibSource {
+        add(handler) { box in
+            g_unix_fd_add_full(
+                G_PRIORITY_DEFAULT, descriptor, condition,
+                { _, condition, box in
+                    Unmanaged<Handler<GIOCondition>>.fromOpaque(box!).takeUnretainedValue().call(condition)
+                        ? sourceContinue : sourceRemove
+                },
+                box, releaseHandler)
+        }
+    }
+
+    /// Calls `handler` once with the wait status of child `pid` (spawned
+    /// with G_SPAWN_DO_NOT_REAP_CHILD) after GLib has reaped it.
+    static func childWatch(_ pid: pid_t, _ handler: @escaping (Int32) -> Void) -> GLibSource {
+        add({ (status: Int32) in
+            handler(status)
+            return false
+        }) { box in
+            g_child_watch_add_full(
+                G_PRIORITY_DEFAULT, pid,
+                { _, status, box in
+                    _ = Unmanaged<Handler<Int32>>.fromOpaque(box!).takeUnretainedValue().call(status)
+                },
+                box, releaseHandler)
+        }
     }
 
     /// Calls `handler` every `milliseconds` until it returns false.
     static func timeout(milliseconds: UInt32, _ handler: @escaping () -> Bool) -> GLibSource {
-        let source = GLibSource()
-        let box = Handler<Void> { [weak source] in
-            let keep = handler()
-            if !keep { source?.id = 0 }
-            return keep
+        add(handler) { box in
+            g_timeout_add_full(
+                G_PRIORITY_DEFAULT, milliseconds,
+                { box in
+                    Unmanaged<Handler<Void>>.fromOpaque(box!).takeUnretainedValue().call(()) ? sourceContinue : sourceRemove
+                },
+                box, releaseHandler)
         }
-        source.id = g_timeout_add_full(
-            G_PRIORITY_DEFAULT, milliseconds,
-            { box in
-                Unmanaged<Handler<Void>>.fromOpaque(box!).takeUnretainedValue().call(()) ? sourceContinue : sourceRemove
-            },
-            Unmanaged.passRetained(box).toOpaque(), releaseHandler)
-        return source
     }
 
     /// Calls `handler` on each delivery of `signal` (one of those
     /// `g_unix_signal_add` supports). The source stays: returning false from
     /// a signal source would restore the default disposition.
     static func unixSignal(_ signal: Int32, _ handler: @escaping () -> Void) -> GLibSource {
-        let source = GLibSource()
-        let box = Handler<Void> { handler(); return true }
-        source.id = g_unix_signal_add_full(
-            G_PRIORITY_DEFAULT, signal,
-            { box in
-                _ = Unmanaged<Handler<Void>>.fromOpaque(box!).takeUnretainedValue().call(())
-                return sourceContinue
-            },
-            Unmanaged.passRetained(box).toOpaque(), releaseHandler)
-        return source
+        add({ () -> Bool in
+            handler()
+            return true
+        }) { box in
+            g_unix_signal_add_full(
+                G_PRIORITY_DEFAULT, signal,
+                { box in
+                    _ = Unmanaged<Handler<Void>>.fromOpaque(box!).takeUnretainedValue().call(())
+                    return sourceContinue
+                },
+                box, releaseHandler)
+        }
     }
 }
 

@@ -1,0 +1,308 @@
+import CGLib
+import QMPJSON
+
+// guest-exec and guest-exec-status (commands.md §10.1-10.2). Children run
+// from the main loop: a child watch reaps each one, pipe watches read its
+// output and feed its input, and the agent keeps answering meanwhile.
+
+/// The children started by guest-exec whose exit nobody has been told yet.
+///
+/// Better than qemu-ga 7.2, which keeps such records forever: at most
+/// `finishedLimit` records of finished children wait to be asked about;
+/// past that the oldest finished ones are forgotten (a later
+/// guest-exec-status for them gets the unknown-pid error). Running
+/// children are never forgotten.
+final class GuestProcesses {
+    /// Output kept per stream; the rest is read and thrown away.
+    static let captureLimit = 16 << 20
+    static let defaultFinishedLimit = 1024
+    /// One read(2) per wake-up, at most this much.
+    private static let readSize = 64 << 10
+
+    /// One captured output stream.
+    final class Capture {
+        var data: [UInt8] = []
+        var truncated = false
+        var pipe: PipeEnd?
+        var isClosed: Bool { pipe == nil }
+        init(_ pipe: PipeEnd) { self.pipe = pipe }
+    }
+
+    final class Process {
+        let pid: pid_t
+        /// The wait status once reaped.
+        var status: Int32?
+        let stdout: Capture?
+        let stderr: Capture?
+        var stdin: PipeEnd?
+        var childWatch: GLibSource?
+
+        init(pid: pid_t, stdout: Capture?, stderr: Capture?, stdin: PipeEnd?) {
+            self.pid = pid
+            self.stdout = stdout
+            self.stderr = stderr
+            self.stdin = stdin
+        }
+
+        /// Reaped, and every captured stream has reached its end.
+        var hasExited: Bool { status != nil && stdout?.isClosed != false && stderr?.isClosed != false }
+
+        /// Closes everything still open (for a record that is dropped).
+        func close() {
+            childWatch?.cancel()
+            stdin?.close()
+            stdout?.pipe?.close()
+            stderr?.pipe?.close()
+        }
+    }
+
+    let finishedLimit: Int
+    private let log: GALog
+    /// In start order, as qemu-ga searches them (a reused pid finds the older record).
+    private var processes: [Process] = []
+    /// The exited ones nobody has been told about, oldest first.
+    private var finished: [Process] = []
+    private var scratch = [UInt8]()
+
+    init(log: GALog, finishedLimit: Int = defaultFinishedLimit) {
+        self.log = log
+        self.finishedLimit = finishedLimit
+    }
+
+    func find(_ pid: Int64) -> Process? { processes.first { Int64($0.pid) == pid } }
+
+    /// Forgets a record whose exit has been reported.
+    func remove(_ process: Process) {
+        processes.removeAll { $0 === process }
+        finished.removeAll { $0 === process }
+        process.close()
+    }
+
+    /// Starts watching a child that was just spawned.
+    func add(_ child: ExecChild.Started, input: [UInt8]?) -> Process {
+        let process = Process(pid: child.pid, stdout: child.stdout.map(Capture.init),
+                               stderr: child.stderr.map(Capture.init), stdin: child.stdin)
+        processes.append(process)
+        process.childWatch = GLibSource.childWatch(child.pid) { [unowned self, unowned process] status in
+            log.debug("guest_exec_child_watch called, pid: \(process.pid), status: \(UInt32(bitPattern: status))")
+            process.status = status
+            process.childWatch = nil
+            noteProgress(process)
+        }
+        for capture in [process.stdout, process.stderr].compactMap({ $0 }) {
+            capture.pipe?.watch(ioCondition(G_IO_IN, G_IO_HUP, G_IO_ERR)) { [unowned self, unowned process] condition in
+                readOutput(capture, condition)
+                if capture.isClosed { noteProgress(process) }
+                return !capture.isClosed
+            }
+        }
+        if let stdin = process.stdin, let input {
+            feed(stdin, input, of: process)
+        }
+        return process
+    }
+
+    /// Reads what one wake-up offers: into the capture up to its limit, then
+    /// into the void.
+    private func readOutput(_ capture: Capture, _ condition: GIOCondition) {
+        guard let pipe = capture.pipe else { return }
+        // A hang-up with nothing left to read is the end.
+        if !condition.contains(G_IO_IN) {
+            capture.pipe = nil
+            pipe.close()
+            return
+        }
+        let room = Self.captureLimit - capture.data.count
+        let outcome: PipeEnd.Transfer
+        if room > 0 {
+            outcome = pipe.read(appendingTo: &capture.data, maximum: min(room, Self.readSize))
+        } else {
+            scratch.removeAll(keepingCapacity: true)
+            outcome = pipe.read(appendingTo: &scratch, maximum: Self.readSize)
+            if case .done = outcome { capture.truncated = true }
+        }
+        switch outcome {
+        case .done, .wouldBlock: break
+        case .end, .failed:
+            capture.pipe = nil
+            pipe.close()
+        }
+    }
+
+    /// Writes the input as the child takes it, then closes its stdin.
+    private func feed(_ stdin: PipeEnd, _ input: [UInt8], of process: Process) {
+        var offset = 0
+        stdin.watch(ioCondition(G_IO_OUT, G_IO_ERR, G_IO_HUP)) { [unowned process, log] _ in
+            while offset < input.count {
+                switch stdin.write(input, from: offset) {
+                case .done(let count):
+                    offset += count
+                    continue
+                case .wouldBlock:
+                    return true
+                case .failed(let error):
+                    log.warning("qga: i/o error writing to input_data channel: \(error)")
+                case .end:
+                    break
+                }
+                break
+            }
+            process.stdin = nil
+            stdin.close()
+            return false
+        }
+    }
+
+    /// A child was reaped or one of its streams ended: once it has exited,
+    /// it joins the finished records, and the oldest of those beyond the
+    /// limit are forgotten.
+    private func noteProgress(_ process: Process) {
+        guard process.hasExited, !finished.contains(where: { $0 === process }) else { return }
+        finished.append(process)
+        while finished.count > finishedLimit {
+            let oldest = finished.removeFirst()
+            log.debug("forgetting the unreported exit of guest-exec child \(oldest.pid)")
+            processes.removeAll { $0 === oldest }
+            oldest.close()
+        }
+    }
+}
+
+/// GuestExecCaptureOutputMode.
+enum GuestExecCaptureOutputMode: String, QAPIEnum {
+    case none, stdout, stderr, separated, merged
+}
+
+/// GuestExecCaptureOutput: `true` (separated), `false` (none) or a mode.
+nonisolated enum GuestExecCaptureOutput: QAPIAlternate {
+    case flag(Bool)
+    case mode(GuestExecCaptureOutputMode)
+
+    static let qapiTypeName = "GuestExecCaptureOutput"
+
+    static func accepts(_ value: JSONValue) -> Bool {
+        switch value {
+        case .bool, .string: true
+        default: false
+        }
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if case .bool(let flag) = decoder.qapiValue {
+            self = .flag(flag)
+        } else {
+            self = .mode(try container.decode(GuestExecCaptureOutputMode.self))
+        }
+    }
+
+    var mode: GuestExecCaptureOutputMode {
+        switch self {
+        case .flag(let flag): flag ? .separated : .none
+        case .mode(let mode): mode
+        }
+    }
+}
+
+/// `guest-exec`: starts a program and returns its pid at once.
+struct GuestExec: @MainActor GuestAgentCommand {
+    static let name = "guest-exec"
+
+    struct Arguments: Decodable {
+        let path: String
+        let arg: [String]?
+        let env: [String]?
+        let inputData: String?
+        let captureOutput: GuestExecCaptureOutput?
+
+        enum CodingKeys: String, CodingKey {
+            case path, arg, env
+            case inputData = "input-data"
+            case captureOutput = "capture-output"
+        }
+    }
+
+    struct Result: Encodable { let pid: Int64 }
+
+    static func run(_ arguments: Arguments, agent: GAState) throws(QMPError) -> Result {
+        var input: [UInt8]?
+        if let inputData = arguments.inputData {
+            do {
+                input = try Base64.decode(inputData)
+            } catch {
+                throw QMPError("\(error)")
+            }
+        }
+        let argv = [arguments.path] + (arguments.arg ?? [])
+        agent.log.syslog("guest-exec called: \"\(argv.joined(separator: " "))\"")
+        let (stdout, stderr): (ExecChild.Output, ExecChild.Output) =
+            switch arguments.captureOutput?.mode ?? .none {
+            case .none: (.devNull, .devNull)
+            case .stdout: (.pipe, .devNull)
+            case .stderr: (.devNull, .pipe)
+            case .separated: (.pipe, .pipe)
+            case .merged: (.pipe, .stdout)
+            }
+        let child: ExecChild.Started
+        do {
+            child = try ExecChild.spawn(argv: argv, environment: arguments.env, stdinPipe: input != nil,
+                                           stdout: stdout, stderr: stderr)
+        } catch {
+            throw QMPError("Guest agent command failed, error was '\(error.message)'")
+        }
+        let process = agent.guestProcesses.add(child, input: input)
+        return Result(pid: Int64(process.pid))
+    }
+}
+
+/// `guest-exec-status`: `exited: false` while the child runs or its output
+/// is still coming; then its exit and output, once (the record goes).
+struct GuestExecStatus: @MainActor GuestAgentCommand {
+    static let name = "guest-exec-status"
+
+    struct Arguments: Decodable { let pid: Int64 }
+
+    struct Result: Encodable {
+        var exited: Bool
+        var exitcode: Int64?
+        var signal: Int64?
+        var outData: String?
+        var errData: String?
+        var outTruncated: Bool?
+        var errTruncated: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case exited, exitcode, signal
+            case outData = "out-data"
+            case errData = "err-data"
+            case outTruncated = "out-truncated"
+            case errTruncated = "err-truncated"
+        }
+    }
+
+    static func run(_ arguments: Arguments, agent: GAState) throws(QMPError) -> Result {
+        agent.log.syslog("guest-exec-status called, pid: \(UInt32(truncatingIfNeeded: arguments.pid))")
+        let processes = agent.guestProcesses
+        guard let process = processes.find(arguments.pid) else { throw QMPError("Invalid parameter 'pid'") }
+        var result = Result(exited: process.hasExited)
+        guard result.exited, let status = process.status else { return result }
+        // The wait status: exit code in bits 8-15 when the low 7 bits are 0,
+        // else the terminating signal in those bits.
+        let signal = status & 0x7F
+        if signal == 0 {
+            result.exitcode = Int64((status >> 8) & 0xFF)
+        } else if signal != 0x7F {
+            result.signal = Int64(signal)
+        }
+        if let capture = process.stdout, !capture.data.isEmpty {
+            result.outData = Base64.encode(capture.data)
+            result.outTruncated = capture.truncated
+        }
+        if let capture = process.stderr, !capture.data.isEmpty {
+            result.errData = Base64.encode(capture.data)
+            result.errTruncated = capture.truncated
+        }
+        processes.remove(process)
+        return result
+    }
+}

@@ -1,0 +1,185 @@
+import CGLib
+import Glibc
+
+/// Starting a program as qemu-ga's guest-exec does, through GLib's spawn:
+/// PATH search (in the given environment's PATH when there is one), the
+/// child not reaped by GLib (a child watch does that), every descriptor but
+/// 0, 1 and 2 closed in the child, SIGPIPE back to its default.
+enum ExecChild {
+    /// Where one of the child's output streams goes.
+    enum Output {
+        case devNull
+        /// A pipe the agent reads.
+        case pipe
+        /// Stderr only: the same pipe as stdout.
+        case stdout
+    }
+
+    struct Started {
+        let pid: pid_t
+        /// The agent's ends of the pipes that were asked for, non-blocking.
+        let stdin: PipeEnd?
+        let stdout: PipeEnd?
+        let stderr: PipeEnd?
+    }
+
+    /// The child's error, worded by GLib (e.g. `Failed to execute child
+    /// process “x” (No such file or directory)`).
+    struct SpawnError: Error {
+        let message: String
+    }
+
+    /// - Parameters:
+    ///   - environment: replaces the agent's environment when given.
+    ///   - stdinPipe: a pipe to the child's stdin, else /dev/null.
+    static func spawn(
+        argv: [String], environment: [String]?, stdinPipe: Bool, stdout: Output, stderr: Output
+    ) throws(SpawnError) -> Started {
+        // The agent's end of each pipe, and the child's end (closed here once
+        // the child has its copy).
+        var ours: [Int32] = []
+        var theirs: [Int32] = []
+        defer { theirs.forEach { _ = close($0) } }
+        func makePipe() throws(SpawnError) -> (read: Int32, write: Int32) {
+            var fds: [Int32] = [-1, -1]
+            var error: UnsafeMutablePointer<GError>?
+            guard g_unix_open_pipe(&fds, FD_CLOEXEC, &error) != 0 else {
+                ours.forEach { _ = close($0) }
+                throw SpawnError(message: takeErrorMessage(&error))
+            }
+            return (fds[0], fds[1])
+        }
+
+        var stdinFD: Int32 = -1, stdoutFD: Int32 = -1, stderrFD: Int32 = -1
+        var ourStdin: Int32?, ourStdout: Int32?, ourStderr: Int32?
+        if stdinPipe {
+            let pipe = try makePipe()
+            (stdinFD, ourStdin) = (pipe.read, pipe.write)
+            theirs.append(pipe.read)
+            ours.append(pipe.write)
+        }
+        if stdout == .pipe {
+            let pipe = try makePipe()
+            (stdoutFD, ourStdout) = (pipe.write, pipe.read)
+            theirs.append(pipe.write)
+            ours.append(pipe.read)
+        }
+        switch stderr {
+        case .pipe:
+            let pipe = try makePipe()
+            (stderrFD, ourStderr) = (pipe.write, pipe.read)
+            theirs.append(pipe.write)
+            ours.append(pipe.read)
+        case .stdout:
+            stderrFD = stdoutFD
+        case .devNull:
+            break
+        }
+
+        var flags = G_SPAWN_SEARCH_PATH.rawValue | G_SPAWN_DO_NOT_REAP_CHILD.rawValue
+            | G_SPAWN_SEARCH_PATH_FROM_ENVP.rawValue
+        if stdout == .devNull { flags |= G_SPAWN_STDOUT_TO_DEV_NULL.rawValue }
+        if stderr == .devNull { flags |= G_SPAWN_STDERR_TO_DEV_NULL.rawValue }
+
+        var pid: GPid = 0
+        var error: UnsafeMutablePointer<GError>?
+        let started = withCStrings(argv) { cArgv in
+            withOptionalCStrings(environment) { cEnvironment in
+                g_spawn_async_with_pipes_and_fds(
+                    nil, cArgv, cEnvironment, GSpawnFlags(rawValue: flags),
+                    cglib_exec_child_setup, nil, stdinFD, stdoutFD, stderrFD, nil, nil, 0,
+                    &pid, nil, nil, nil, &error)
+            }
+        }
+        guard started != 0 else {
+            ours.forEach { _ = close($0) }
+            throw SpawnError(message: takeErrorMessage(&error))
+        }
+        return Started(pid: pid, stdin: ourStdin.map(PipeEnd.init), stdout: ourStdout.map(PipeEnd.init),
+                       stderr: ourStderr.map(PipeEnd.init))
+    }
+}
+
+/// A NULL-terminated C array of the strings, valid during `body`.
+private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let copies = strings.map { strdup($0) }
+    defer { copies.forEach { free($0) } }
+    let array: [UnsafePointer<CChar>?] = copies.map { UnsafePointer($0) } + [nil]
+    return array.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+private func withOptionalCStrings<R>(_ strings: [String]?, _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+    guard let strings else { return body(nil) }
+    return withCStrings(strings) { body($0) }
+}
+
+/// The agent's end of a pipe to a child: non-blocking, watched from the
+/// main loop, closed when done with (or when dropped).
+final class PipeEnd {
+    private(set) var descriptor: Int32
+    private var watchSource: GLibSource?
+
+    init(_ descriptor: Int32) {
+        self.descriptor = descriptor
+        let flags = fcntl(descriptor, F_GETFL)
+        if flags >= 0 { _ = fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) }
+    }
+
+    isolated deinit { close() }
+
+    /// Calls `handler` while `condition` holds, until it returns false or
+    /// the pipe is closed.
+    func watch(_ condition: GIOCondition, _ handler: @escaping (GIOCondition) -> Bool) {
+        watchSource?.cancel()
+        watchSource = GLibSource.watch(descriptor: descriptor, condition, handler)
+    }
+
+    func close() {
+        watchSource?.cancel()
+        watchSource = nil
+        if descriptor >= 0 { _ = Glibc.close(descriptor) }
+        descriptor = -1
+    }
+
+    enum Transfer: Equatable {
+        case done(Int)
+        /// Nothing now (EAGAIN); the watch fires again when there is.
+        case wouldBlock
+        /// End of file (a read of 0 bytes).
+        case end
+        case failed(SystemError)
+    }
+
+    /// One read(2) of up to `maximum` bytes, appended to `buffer`.
+    func read(appendingTo buffer: inout [UInt8], maximum: Int) -> Transfer {
+        let before = buffer.count
+        var outcome = Transfer.wouldBlock
+        buffer.append(contentsOf: repeatElement(0, count: maximum))
+        buffer.withUnsafeMutableBytes { bytes in
+            outcome = transfer { Glibc.read(descriptor, bytes.baseAddress! + before, maximum) }
+        }
+        let kept = if case .done(let count) = outcome { count } else { 0 }
+        buffer.removeLast(maximum - kept)
+        return outcome
+    }
+
+    /// One write(2) of as much of `bytes[offset...]` as the pipe takes.
+    func write(_ bytes: [UInt8], from offset: Int) -> Transfer {
+        bytes.withUnsafeBytes { buffer in
+            transfer { Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset) }
+        }
+    }
+
+    private func transfer(_ call: () -> Int) -> Transfer {
+        while true {
+            let count = call()
+            if count > 0 { return .done(count) }
+            if count == 0 { return .end }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return .wouldBlock
+            default: return .failed(SystemError(errno: errno))
+            }
+        }
+    }
+}

@@ -1,0 +1,206 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Foundation
+import Testing
+
+private typealias E = ExecRequest
+
+private func exitedWith(_ members: String) -> String { #"{"return": {\#(members)"exited": true}}"# }
+private func base64(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
+
+/// guest-exec and guest-exec-status on the built agent and, where 7.2 has
+/// the same interface (capture-output as a boolean), against the reference.
+@Suite("Exec: guest-exec, guest-exec-status")
+struct ExecTests {
+    /// Runs each request to its end on both agents; the final status lines
+    /// (and spawn errors) must be the same.
+    private func expectSameOutcomes(_ requests: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+        try withBothAgents(sourceLocation: sourceLocation) { ours, reference in
+            let theirs = try Session(reference), mine = try Session(ours)
+            for request in requests {
+                let expected = try outcome(theirs, request), actual = try outcome(mine, request)
+                #expect(actual == expected, "\(request)", sourceLocation: sourceLocation)
+            }
+        }
+    }
+
+    /// The final status, or the error reply of guest-exec itself; plus the
+    /// reply to asking once more.
+    private func outcome(_ session: Session, _ request: String) throws -> [String] {
+        let reply = try session.ask(request)
+        guard let pid = (try JSONSerialization.jsonObject(with: Data(reply.utf8)) as? [String: Any])
+            .flatMap({ $0["return"] as? [String: Any] })?["pid"] as? Int else { return [reply] }
+        return [try session.waitForExit(pid), try session.ask(E.status(pid))]
+    }
+
+    @Test("Same as 7.2: exit codes, output, input, environment, PATH search, signals, errors")
+    func sameAsReference() throws {
+        try expectSameOutcomes([
+            E.exec("/bin/echo", ["hello", "world"], capture: "true"),
+            E.exec("/bin/sh", ["-c", "echo out; echo err >&2; exit 3"], capture: "true"),
+            E.exec("/bin/sh", ["-c", "echo out; echo err >&2; exit 3"]),
+            E.exec("/bin/sh", ["-c", "echo out; exit 4"], capture: "false"),
+            E.exec("/bin/sh", ["-c", "exit 0"], capture: "true"),
+            E.exec("/bin/cat", input: base64("from stdin\n"), capture: "true"),
+            E.exec("/bin/cat", input: "", capture: "true"),
+            E.exec("/bin/cat", capture: "true"),
+            E.exec("/bin/cat", input: "QQ ==", capture: "true"),
+            E.exec("/usr/bin/env", env: ["FOO=bar", "X=1"], capture: "true"),
+            E.exec("/usr/bin/env", env: [], capture: "true"),
+            E.exec("echo", ["found", "in", "PATH"], capture: "true"),
+            E.exec("echo", ["default", "path"], env: ["FOO=bar"], capture: "true"),
+            E.exec("echo", ["nowhere"], env: ["PATH=/nonexistent"], capture: "true"),
+            E.exec("sh", ["-c", "echo $PATH"], env: ["PATH=/bin"], capture: "true"),
+            E.exec("/bin/sh", ["-c", "kill -TERM $$"], capture: "true"),
+            E.exec("/bin/sh", ["-c", "echo partial; kill -KILL $$"], capture: "true"),
+            E.exec("/nonexistent/prog"),
+            E.exec("/etc/passwd"),
+            E.exec("/tmp"),
+            E.exec("/bin/sh", ["-c", "trap '' PIPE; yes | head -c 10"], capture: "true"),
+            E.exec("/bin/sh", ["-c", "printf '\\001\\377\\000x'"], capture: "true"),
+            E.exec("/bin/sh", ["-c", "cd; pwd"], env: ["HOME=/"], capture: "true"),
+            E.exec("/bin/sh", ["-c", "exit 255"]),
+            #"{"execute":"guest-exec","arguments":{"arg":["x"]}}"#,
+            #"{"execute":"guest-exec","arguments":{"path":"/bin/echo","arg":"x"}}"#,
+            #"{"execute":"guest-exec","arguments":{"path":"/bin/echo","env":[1]}}"#,
+            #"{"execute":"guest-exec","arguments":{"path":"/bin/echo","extra":1}}"#,
+            E.status(1), E.status(-1), #"{"execute":"guest-exec-status","arguments":{"pid":"1"}}"#,
+            #"{"execute":"guest-exec-status"}"#,
+        ])
+    }
+
+    @Test("Same as 7.2: a child inherits no descriptor of the agent but 0, 1 and 2")
+    func noDescriptorLeaks() throws {
+        try withBothAgents { ours, reference in
+            var listings: [String] = []
+            for agent in [reference, ours] {
+                let session = try Session(agent)
+                _ = try session.handle("$DIR/open-file", mode: "w")
+                // A second child running meanwhile, with pipes of its own.
+                let other = try session.start(E.exec("/bin/sleep", ["1"], input: base64("x"), capture: "true"))
+                listings.append(try session.run(E.exec("/bin/ls", ["/proc/self/fd"], capture: "true")))
+                _ = try session.waitForExit(other)
+            }
+            #expect(listings[1] == listings[0])
+            #expect(listings[1] == exitedWith(#""exitcode": 0, "out-data": "\#(base64("0\n1\n2\n3\n"))", "out-truncated": false, "#))
+        }
+    }
+
+    @Test("Same as 7.2: output is kept up to 16 MiB per stream, and the rest is marked truncated")
+    func captureLimit() throws {
+        try withBothAgents { ours, reference in
+            let sessions = [try Session(reference), try Session(ours)]
+            for bytes in [16_777_216, 17_000_000] {
+                var replies: [String] = []
+                for session in sessions {
+                    replies.append(try session.run(E.exec("/bin/sh", ["-c", "head -c \(bytes) /dev/zero; head -c \(bytes) /dev/zero >&2"],
+                                                          capture: "true")))
+                }
+                let same = replies[0] == replies[1]
+                #expect(same, "\(bytes) bytes: ours \(replies[1].prefix(100))… differs from 7.2's \(replies[0].prefix(100))…")
+                #expect(replies[1].hasSuffix(#""err-truncated": \#(bytes > 16_777_216), "out-truncated": \#(bytes > 16_777_216), "exited": true}}"#))
+                let decoded = readData(replies[1].replacing(#""out-data""#, with: #""buf-b64""#))
+                #expect(decoded == Bytes(repeating: 0, count: 16_777_216))
+            }
+        }
+    }
+
+    @Test("Every capture mode of the newest interface really works")
+    func captureModes() throws {
+        try withAgent { agent in
+            let session = try Session(agent)
+            let script = ["-c", "echo out; echo err >&2; exit 2"]
+            let out = #""out-data": "\#(base64("out\n"))""#, err = #""err-data": "\#(base64("err\n"))""#
+            let expectations = [
+                ("\"none\"", exitedWith(#""exitcode": 2, "#)),
+                ("false", exitedWith(#""exitcode": 2, "#)),
+                ("\"stdout\"", exitedWith(#""exitcode": 2, \#(out), "out-truncated": false, "#)),
+                ("\"stderr\"", exitedWith(#""exitcode": 2, \#(err), "err-truncated": false, "#)),
+                ("\"separated\"", exitedWith(#""exitcode": 2, \#(err), \#(out), "err-truncated": false, "out-truncated": false, "#)),
+                ("true", exitedWith(#""exitcode": 2, \#(err), \#(out), "err-truncated": false, "out-truncated": false, "#)),
+                ("\"merged\"", exitedWith(#""exitcode": 2, "out-data": "\#(base64("out\nerr\n"))", "out-truncated": false, "#)),
+            ]
+            for (mode, expected) in expectations {
+                #expect(try session.run(E.exec("/bin/sh", script, capture: mode)) == expected, "capture-output \(mode)")
+            }
+            // A mode whose stream stays silent has no data member.
+            #expect(try session.run(E.exec("/bin/sh", ["-c", "echo err >&2"], capture: "\"stdout\"")) == exitedWith(#""exitcode": 0, "#))
+            #expect(try session.ask(E.exec("/bin/true", capture: "\"all\""))
+                == #"{"error": {"class": "GenericError", "desc": "Parameter 'capture-output' does not accept value 'all'"}}"#)
+            #expect(try session.ask(E.exec("/bin/true", capture: "1"))
+                == #"{"error": {"class": "GenericError", "desc": "Invalid parameter type for 'capture-output', expected: GuestExecCaptureOutput"}}"#)
+        }
+    }
+
+    @Test("exited waits for a grandchild that holds the output pipe, not only for the child")
+    func grandchildHoldsThePipe() throws {
+        try withAgent { agent in
+            let session = try Session(agent)
+            let pid = try session.start(E.exec("/bin/sh", ["-c", "sleep 2 & echo started"], capture: "true"))
+            // The shell ends at once and is reaped...
+            let deadline = ContinuousClock.now + .seconds(10)
+            while kill(pid_t(pid), 0) == 0 || errno != ESRCH {
+                guard ContinuousClock.now < deadline else { throw HarnessError("the shell did not end") }
+                usleep(10_000)
+            }
+            // ...but its sleeping child still has the pipe.
+            #expect(try session.ask(E.status(pid)) == #"{"return": {"exited": false}}"#)
+            #expect(try session.waitForExit(pid)
+                == exitedWith(#""exitcode": 0, "out-data": "\#(base64("started\n"))", "out-truncated": false, "#))
+        }
+    }
+
+    @Test("Input is fed from the main loop: the agent answers while a child does not read it")
+    func inputDoesNotBlock() throws {
+        try withAgent { agent in
+            let session = try Session(agent)
+            let input = Data(garbage(seed: 9, count: 4 << 20)).base64EncodedString()
+            let sleeper = try session.start(E.exec("/bin/sleep", ["1"], input: input))
+            #expect(try session.ask(Request.ping) == #"{"return": {}}"#)
+            #expect(try session.ask(E.status(sleeper)) == #"{"return": {"exited": false}}"#)
+            _ = try session.waitForExit(sleeper)
+            // And a child that reads it all gets it all.
+            let reply = try session.run(E.exec("/usr/bin/sha256sum", input: input, capture: "true"))
+            let digest = try session.run(E.exec("/bin/sh", ["-c", "base64 -d | sha256sum"], input: base64(input), capture: "true"))
+            #expect(reply == digest)
+        }
+    }
+
+    @Test("Many children at once, each reported once")
+    func manyChildren() throws {
+        try withAgent { agent in
+            let session = try Session(agent)
+            let pids = try (0..<100).map { index in
+                try session.start(E.exec("/bin/sh", ["-c", "echo \(index); exit \(index % 5)"], capture: "true"))
+            }
+            for (index, pid) in pids.enumerated() {
+                #expect(try session.waitForExit(pid) == exitedWith(
+                    #""exitcode": \#(index % 5), "out-data": "\#(base64("\(index)\n"))", "out-truncated": false, "#))
+                #expect(try session.ask(E.status(pid)) == #"{"error": {"class": "GenericError", "desc": "Invalid parameter 'pid'"}}"#)
+            }
+        }
+    }
+
+    @Test("At most 1024 finished children wait to be asked about; the oldest goes first")
+    func finishedRecordCap() throws {
+        try withAgent { agent in
+            let session = try Session(agent)
+            func reaped(_ pid: Int) -> Bool { kill(pid_t(pid), 0) != 0 && errno == ESRCH }
+            let oldest = try session.start(E.exec("/bin/true"))
+            while !reaped(oldest) { usleep(5_000) }
+            let rest = try (0..<1024).map { _ in try session.start(E.exec("/bin/true")) }
+            let deadline = ContinuousClock.now + .seconds(60)
+            while !rest.allSatisfy(reaped) {
+                guard ContinuousClock.now < deadline else { throw HarnessError("children not reaped") }
+                usleep(10_000)
+            }
+            #expect(try session.ask(E.status(oldest)) == #"{"error": {"class": "GenericError", "desc": "Invalid parameter 'pid'"}}"#)
+            for pid in [rest.first!, rest[500], rest.last!] {
+                #expect(try session.ask(E.status(pid)) == exitedWith(#""exitcode": 0, "#))
+            }
+        }
+    }
+}
