@@ -3,7 +3,7 @@ import GuestAgent
 import QMPJSON
 
 /// The machine the dispatcher fuzzer's agent manages: a temporary tree
-/// created at start-up and removed at exit. No request reaches the real
+/// created at start-up (in `$TMPDIR`) and removed at exit. No request reaches the real
 /// machine; command by command (commands.md numbering aside, by the way each
 /// reaches the machine):
 ///
@@ -50,7 +50,8 @@ final class FixtureMachine {
     private let programTargets: [String]
 
     init() {
-        var template = Array("/tmp/qga-fuzz.XXXXXX".utf8CString)
+        let temporary = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        var template = Array((temporary + "/qga-fuzz.XXXXXX").utf8CString)
         guard mkdtemp(&template) != nil else { fatalError("mkdtemp failed: errno \(errno)") }
         let tree = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         self.tree = tree

@@ -88,7 +88,11 @@ def returns(check=None):
         reply = parse(line)
         if set(reply) != {"return"}:
             raise Failure("expected a return, got %r" % line[:300])
-        if check is not None and not check(reply["return"]):
+        try:
+            good = check is None or check(reply["return"])
+        except (KeyError, TypeError, IndexError):
+            good = False
+        if not good:
             raise Failure("unexpected return %r" % line[:300])
         return reply["return"]
 
@@ -405,12 +409,13 @@ def main():
     try:
         try:
             baseline, final, elapsed = soak.run()
-        except Failure as failure:
+        except (Failure, OSError) as failure:
             soak.failed += 1
             soak.failures.append("fatal: %s" % failure)
             baseline = final = None
             elapsed = 0
-        status = soak.stop()
+        finally:
+            status = soak.stop()
         if status != 0:
             soak.failed += 1
             soak.failures.append("the agent ended with status %r after SIGTERM (expected 0): %s" % (status, soak.log_tail()))
