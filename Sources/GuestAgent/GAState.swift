@@ -22,7 +22,7 @@ public final class GAState {
     var pidFile: PidFile?
     /// Fires `thaw-after` seconds into a freeze.
     private var autoThawTimer: GLibSource?
-    /// Set by `guest-sync-delimited`; `sendResponse` consumes it to put the
+    /// Set by `guest-sync-delimited`; `responseBytes` consumes it to put the
     /// 0xFF sentinel before the next response, which is that command's own.
     public var delimitResponse = false
     /// The files opened by guest-file-open.
@@ -38,7 +38,7 @@ public final class GAState {
         }
     }
 
-    init(
+    package init(
         config: GAConfig = GAConfig(), system: SystemEnvironment = SystemEnvironment(), log: GALog = GALog(),
         commands: CommandRegistry = CommandRegistry(), persistentState: PersistentState? = nil, frozen: Bool = false
     ) {
@@ -134,24 +134,27 @@ public final class GAState {
     /// Parses bytes from the host and answers every complete request, in order.
     func handleInput(_ bytes: UnsafeRawBufferPointer) {
         for output in parser.feed(bytes) {
-            log.debug("process_event: called")
-            switch output {
-            case .value(let request):
-                log.debug("processing command")
-                if let response = QMPDispatcher.response(to: request, agent: self) {
-                    sendResponse(response)
-                }
-            case .error(let description):
-                sendResponse(QMPDispatcher.errorResponse(QMPError(description), id: nil))
-            }
+            if let reply = reply(to: output) { channel?.send(reply) }
         }
     }
 
-    /// Writes one response line to the host.
-    func sendResponse(_ response: JSONObject) {
+    /// The response line to one request or parse error, or nil for a
+    /// command that answers nothing. (Package access: the dispatcher fuzzer
+    /// drives the agent through here.)
+    package func reply(to output: JSONParserOutput) -> [UInt8]? {
+        log.debug("process_event: called")
+        let response: JSONObject
+        switch output {
+        case .value(let request):
+            log.debug("processing command")
+            guard let answer = QMPDispatcher.response(to: request, agent: self) else { return nil }
+            response = answer
+        case .error(let description):
+            response = QMPDispatcher.errorResponse(QMPError(description), id: nil)
+        }
         let bytes = responseBytes(response)
         log.debug("sending data, count: \(bytes.count)")
-        channel?.send(bytes)
+        return bytes
     }
 
     /// The bytes of one response line; the 0xFF sentinel goes first when
