@@ -4,12 +4,40 @@ import PackageDescription
 // The daemon runs entirely on the GLib main loop of the main thread, so its
 // targets default to MainActor isolation; the JSON module stays nonisolated
 // so that tests, fuzzers and benchmarks can use it freely.
-let daemonSettings: [SwiftSetting] = [.defaultIsolation(MainActor.self)]
+//
+// The agent's modules use no regular expressions: without the implicit
+// import, _StringProcessing and _RegexParser (about 1 MB of code) stay out of
+// the static binary.
+let noStringProcessing: SwiftSetting = .unsafeFlags(["-Xfrontend", "-disable-implicit-string-processing-module-import"])
+// Everything runs on the main thread (no tasks, no threads), so the dynamic
+// checks that a MainActor closure handed to generic code (map, filter, sort)
+// runs there cannot fail; each cost about a thousand instructions per call.
+let daemonSettings: [SwiftSetting] = [
+    .defaultIsolation(MainActor.self), noStringProcessing, .unsafeFlags(["-disable-dynamic-actor-isolation"]),
+]
+
+// The release binary must run on a guest with nothing but glibc, libglib and
+// libudev: `link/libstdc++.so` is a linker script that makes the Swift
+// runtime's `-lstdc++` take the static libstdc++.a. lld packs the relative
+// relocations (DT_RELR, glibc 2.36), which start-up no longer reads and
+// applies one by one, and puts the functions of `link/hot-functions.txt`
+// (bench/hot-functions.py) together, so that few pages of code stay resident.
+let linkDirectory = Context.packageDirectory + "/Sources/qemu-ga/link"
+let releaseLinking: [LinkerSetting] = [
+    .unsafeFlags([
+        "-L", linkDirectory,
+        "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
+        "-Xlinker", "--symbol-ordering-file=" + linkDirectory + "/hot-functions.txt",
+        "-Xlinker", "--no-warn-symbol-ordering",
+    ], .when(configuration: .release)),
+]
 
 let package = Package(
     name: "swift-qemu-ga",
     products: [
         .executable(name: "qemu-ga", targets: ["qemu-ga"]),
+        // For bench/parser, a package of its own that depends on this one.
+        .library(name: "QMPJSON", targets: ["QMPJSON"]),
     ],
     targets: [
         .systemLibrary(
@@ -24,7 +52,7 @@ let package = Package(
             pkgConfig: "libudev",
             providers: [.apt(["libudev-dev"])]
         ),
-        .target(name: "QMPJSON"),
+        .target(name: "QMPJSON", swiftSettings: [noStringProcessing]),
         .target(
             name: "GuestAgent",
             dependencies: ["CGLib", "CUdev", "QMPJSON"],
@@ -33,7 +61,9 @@ let package = Package(
         .executableTarget(
             name: "qemu-ga",
             dependencies: ["GuestAgent"],
-            swiftSettings: daemonSettings
+            exclude: ["link"],
+            swiftSettings: daemonSettings,
+            linkerSettings: releaseLinking
         ),
         // Fuzz targets: replay a corpus in ordinary builds; Tests/fuzz/run
         // builds them with -sanitize=fuzzer,address and -DFUZZING.

@@ -30,6 +30,9 @@ static inline int cglib_ioctl_pointer(int fd, unsigned long request, void *argum
     return ioctl(fd, request, argument);
 }
 
+/* syslog is variadic too: one record of qemu-ga's `slog` (`info: <text>`). */
+static inline void cglib_syslog_info(const char *text) { syslog(LOG_INFO, "info: %s", text); }
+
 /* The filesystem ioctls of guest-fsfreeze-* and guest-fstrim (macros Swift
    cannot see). */
 static const unsigned long cglib_fifreeze = FIFREEZE;

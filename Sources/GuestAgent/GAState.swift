@@ -132,10 +132,20 @@ public final class GAState {
     }
 
     /// Parses bytes from the host and answers every complete request, in order.
+    /// The replies to one chunk of input go out in one write: a host that
+    /// pipelines requests costs one system call per chunk, not per request.
     func handleInput(_ bytes: UnsafeRawBufferPointer) {
+        var replies: [UInt8] = []
         for output in parser.feed(bytes) {
-            if let reply = reply(to: output) { channel?.send(reply) }
+            // A command without a success response (shutdown, suspend) may
+            // end the machine: what was answered before it goes out first.
+            if !replies.isEmpty, mayNotReturn(output) {
+                channel?.send(replies)
+                replies = []
+            }
+            if let reply = reply(to: output) { replies += reply }
         }
+        if !replies.isEmpty { channel?.send(replies) }
     }
 
     /// The response line to one request or parse error, or nil for a
@@ -152,9 +162,12 @@ public final class GAState {
         case .error(let description):
             response = QMPDispatcher.errorResponse(QMPError(description), id: nil)
         }
-        let bytes = responseBytes(response)
-        log.debug("sending data, count: \(bytes.count)")
-        return bytes
+        return responseBytes(response)
+    }
+
+    private func mayNotReturn(_ output: JSONParserOutput) -> Bool {
+        guard case .value(.object(let request)) = output, case .string(let name)? = request["execute"] else { return false }
+        return commands.entry(named: name)?.successResponse == false
     }
 
     /// The bytes of one response line; the 0xFF sentinel goes first when
@@ -167,6 +180,7 @@ public final class GAState {
         }
         JSONWriter.append(.object(response), to: &bytes)
         bytes.append(0x0A)
+        log.debug("sending data, count: \(bytes.count)")
         return bytes
     }
 

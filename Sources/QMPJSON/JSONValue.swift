@@ -59,8 +59,9 @@ public struct JSONObject: Equatable, Sendable {
         }
     }
 
-    /// Members the caller knows to have unique keys (the parser).
-    init(uniqueMembers: [Member]) {
+    /// Members the caller knows to have unique keys (the parser, the
+    /// agent's result encoder).
+    public init(uniqueMembers: [Member]) {
         members = uniqueMembers
     }
 

@@ -23,7 +23,8 @@ final class GuestFiles {
     private var files: [Int64: OpenFile] = [:]
     /// guest-file-write decodes into this on the way to the file, so that a
     /// request never holds its decoded data whole.
-    fileprivate var decodeBuffer = [UInt8](repeating: 0, count: 1 << 18)
+    /// Made at the first write, so that an idle agent does not hold it.
+    fileprivate lazy var decodeBuffer = [UInt8](repeating: 0, count: 1 << 18)
 
     fileprivate func add(_ file: OpenFile, handle: Int64) { files[handle] = file }
     fileprivate func remove(_ handle: Int64) { files[handle] = nil }

@@ -134,10 +134,11 @@ enum Suspend {
         let fd = open(system.path(statePath), O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return false }
         defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 31)
-        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        // 31 bytes and a NUL, searched as a C string (qemu-ga's strstr).
+        var buffer = [CChar](repeating: 0, count: 32)
+        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, 31) }
         guard count > 0 else { return false }
-        return String(decoding: buffer[0..<count].prefix { $0 != 0 }, as: UTF8.self).contains(state)
+        return strstr(buffer, state) != nil
     }
 }
 

@@ -45,7 +45,7 @@ public struct GAConfig: Equatable, Sendable {
     /// on commas; we also split on semicolons, as the manual calls these
     /// string lists and GLib separates those with `;`.
     static func appendList(_ text: String, to list: inout [String]) {
-        let names = text.isEmpty ? [] : text.split(separator: /[,;]/, omittingEmptySubsequences: false).map(String.init)
+        let names = text.isEmpty ? [] : text.split(omittingEmptySubsequences: false) { $0 == "," || $0 == ";" }.map(String.init)
         list += names
     }
 

@@ -88,9 +88,7 @@ nonisolated public final class GALog: Sendable {
     /// whatever the log levels.
     public func syslog(_ message: String) {
         guard isEnabled else { return }
-        message.withCString { text in
-            withVaList([text]) { vsyslog(LOG_INFO, "info: %s", $0) }
-        }
+        cglib_syslog_info(message)
     }
 
     /// Makes this log GLib's default handler, so GLib's own messages are

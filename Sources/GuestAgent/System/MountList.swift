@@ -31,24 +31,40 @@ enum MountList {
         var mounts: [Mount] = []
         // Bytes, as the kernel writes them: splitting Characters would be
         // slow and would not split at a space followed by a combining mark.
-        for line in Array(text.utf8).split(separator: UInt8(ascii: "\n")) {
-            let fields = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
+        let bytes = Array(text.utf8)
+        // The fields of one line (split at every space, empty ones kept),
+        // reused from line to line.
+        var fields: [Range<Int>] = []
+        var lineStart = 0
+        while lineStart < bytes.count {
+            let lineEnd = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
+            let line = lineStart..<lineEnd
+            lineStart = lineEnd + 1
+            if line.isEmpty { continue }
+            fields.removeAll(keepingCapacity: true)
+            var start = line.lowerBound
+            for index in line where bytes[index] == UInt8(ascii: " ") {
+                fields.append(start..<index)
+                start = index + 1
+            }
+            fields.append(start..<line.upperBound)
+            func field(_ index: Int) -> ArraySlice<UInt8> { bytes[fields[index]] }
             guard fields.count >= 5,
-                  let separator = fields.firstIndex(where: { $0.count == 1 && $0.first == UInt8(ascii: "-") }),
+                  let separator = fields.firstIndex(where: { $0.count == 1 && bytes[$0.lowerBound] == UInt8(ascii: "-") }),
                   separator + 2 < fields.count else { continue }
-            let numbers = fields[2].split(separator: UInt8(ascii: ":"))
+            let numbers = field(2).split(separator: UInt8(ascii: ":"))
             guard numbers.count == 2, var major = UInt32(string(numbers[0])), var minor = UInt32(string(numbers[1])) else {
                 continue
             }
-            let type = string(fields[separator + 1])
+            let type = string(field(separator + 1))
             if major == 0 && type != "btrfs" { continue }
-            let device = unescapeMountField(Substring(string(fields[separator + 2])))
+            let device = unescapeMountField(Substring(string(field(separator + 2))))
             if major == 0 {
                 // btrfs reports an anonymous device; its real one is the source's.
                 guard let numbers = deviceNumbers(of: system.path(device)) else { continue }
                 (major, minor) = numbers
             }
-            mounts.append(Mount(device: device, mountPoint: unescapeMountField(Substring(string(fields[4]))), type: type,
+            mounts.append(Mount(device: device, mountPoint: unescapeMountField(Substring(string(field(4)))), type: type,
                                 major: major, minor: minor))
         }
         return mounts

@@ -61,15 +61,17 @@ func readFileBytes(_ path: String) throws(SystemError) -> [UInt8] {
     guard fd >= 0 else { throw SystemError(errno: errno) }
     defer { close(fd) }
     var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+    // Not zeroed first: most files read here are a few hundred bytes.
+    let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 * 1024, alignment: 1)
+    defer { chunk.deallocate() }
     while true {
-        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        let count = read(fd, chunk.baseAddress, chunk.count)
         if count < 0 {
             if errno == EINTR { continue }
             throw SystemError(errno: errno)
         }
         if count == 0 { return bytes }
-        bytes += chunk[0..<count]
+        bytes.append(contentsOf: chunk[..<count])
     }
 }
 
