@@ -67,7 +67,13 @@ let package = Package(
         ),
         // Fuzz targets: replay a corpus in ordinary builds; Tests/fuzz/run
         // builds them with -sanitize=fuzzer,address and -DFUZZING.
-        .executableTarget(name: "fuzz-json-parser", dependencies: ["QMPJSON"]),
+        .target(name: "FuzzingSupport"),
+        .executableTarget(name: "fuzz-json-parser", dependencies: ["FuzzingSupport", "QMPJSON"]),
+        .executableTarget(
+            name: "fuzz-dispatcher",
+            dependencies: ["FuzzingSupport", "GuestAgent", "QMPJSON", "CGLib"],
+            swiftSettings: daemonSettings
+        ),
         .testTarget(name: "QMPJSONTests", dependencies: ["QMPJSON"]),
         .testTarget(
             name: "GuestAgentTests",

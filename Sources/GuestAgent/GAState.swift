@@ -38,7 +38,7 @@ public final class GAState {
         }
     }
 
-    init(
+    package init(
         config: GAConfig = GAConfig(), system: SystemEnvironment = SystemEnvironment(), log: GALog = GALog(),
         commands: CommandRegistry = CommandRegistry(), persistentState: PersistentState? = nil, frozen: Bool = false
     ) {
@@ -136,24 +136,40 @@ public final class GAState {
     /// pipelines requests costs one system call per chunk, not per request.
     func handleInput(_ bytes: UnsafeRawBufferPointer) {
         var replies: [UInt8] = []
-        func reply(_ response: JSONObject) {
-            let bytes = responseBytes(response)
-            // A lone reply, however large (guest-file-read), is not copied.
-            if replies.isEmpty { replies = bytes } else { replies += bytes }
-        }
         for output in parser.feed(bytes) {
-            log.debug("process_event: called")
-            switch output {
-            case .value(let request):
-                log.debug("processing command")
-                if let response = QMPDispatcher.response(to: request, agent: self) {
-                    reply(response)
-                }
-            case .error(let description):
-                reply(QMPDispatcher.errorResponse(QMPError(description), id: nil))
+            // A command without a success response (shutdown, suspend) may
+            // end the machine: what was answered before it goes out first.
+            if !replies.isEmpty, mayNotReturn(output) {
+                channel?.send(replies)
+                replies = []
             }
+            guard let reply = reply(to: output) else { continue }
+            // A lone reply, however large (guest-file-read), is not copied.
+            if replies.isEmpty { replies = reply } else { replies += reply }
         }
         if !replies.isEmpty { channel?.send(replies) }
+    }
+
+    /// The response line to one request or parse error, or nil for a
+    /// command that answers nothing. (Package access: the dispatcher fuzzer
+    /// drives the agent through here.)
+    package func reply(to output: JSONParserOutput) -> [UInt8]? {
+        log.debug("process_event: called")
+        let response: JSONObject
+        switch output {
+        case .value(let request):
+            log.debug("processing command")
+            guard let answer = QMPDispatcher.response(to: request, agent: self) else { return nil }
+            response = answer
+        case .error(let description):
+            response = QMPDispatcher.errorResponse(QMPError(description), id: nil)
+        }
+        return responseBytes(response)
+    }
+
+    private func mayNotReturn(_ output: JSONParserOutput) -> Bool {
+        guard case .value(.object(let request)) = output, case .string(let name)? = request["execute"] else { return false }
+        return commands.entry(named: name)?.successResponse == false
     }
 
     /// The bytes of one response line; the 0xFF sentinel goes first when

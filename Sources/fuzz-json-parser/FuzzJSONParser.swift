@@ -1,4 +1,4 @@
-import Glibc
+import FuzzingSupport
 import QMPJSON
 
 /// libFuzzer entry point. Two properties of the incremental parser:
@@ -30,35 +30,12 @@ public func fuzzJSONParser(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
 }
 
 #if FUZZING
-/// SwiftPM links executables with their entry point renamed; hand it to
-/// libFuzzer's driver.
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(
-    _ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ test: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32) -> Int32
-
 @_cdecl("fuzz_json_parser_main")
 func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-    var argc = argc
-    var argv = argv
-    return runFuzzerDriver(&argc, &argv, fuzzJSONParser)
+    runFuzzer(argc, argv, fuzzJSONParser)
 }
 #else
-/// Without libFuzzer: replays the files named on the command line (a corpus).
 @main struct ReplayCorpus {
-    static func main() {
-        for path in CommandLine.arguments.dropFirst() {
-            guard let file = fopen(path, "rb") else {
-                print("cannot open \(path)")
-                exit(1)
-            }
-            var bytes: [UInt8] = [0]
-            bytes.removeAll(keepingCapacity: true)
-            while case let byte = fgetc(file), byte != EOF { bytes.append(UInt8(byte)) }
-            fclose(file)
-            bytes.append(0)  // a valid pointer even for an empty file
-            _ = bytes.withUnsafeBufferPointer { fuzzJSONParser($0.baseAddress!, $0.count - 1) }
-        }
-    }
+    static func main() { replayCorpus(CommandLine.arguments.dropFirst(), fuzzJSONParser) }
 }
 #endif

@@ -55,7 +55,7 @@ public final class CommandRegistry {
     private let indexByName: [String: Int]
     private var disabled = Set<String>()
 
-    init(_ commands: [any GuestAgentCommand.Type] = registeredCommands) {
+    package init(_ commands: [any GuestAgentCommand.Type] = registeredCommands) {
         entries = commands.map { CommandEntry($0) }
         indexByName = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.name, $0) })
     }

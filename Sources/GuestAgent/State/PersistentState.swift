@@ -3,7 +3,7 @@ import Glibc
 /// `<statedir>/qga.state`: what must survive a restart, today only the next
 /// guest-file handle (`[global]` `fd_counter`, first 1000), so that handles
 /// are never reused across restarts.
-final class PersistentState {
+package final class PersistentState {
     let path: String
     private(set) var fdCounter: Int64
 
@@ -19,7 +19,7 @@ final class PersistentState {
     /// Reads the file, or starts from the defaults when there is none (and
     /// writes it at once unless `create` is false, as while frozen). A value
     /// that is not a 32-bit integer reads as 0, as in qemu-ga.
-    static func load(directory: String, create: Bool) throws(PersistentStateError) -> PersistentState {
+    package static func load(directory: String, create: Bool) throws(PersistentStateError) -> PersistentState {
         let path = directory + "/qga.state"
         var info = stat()
         if stat(path, &info) != 0 {
@@ -74,7 +74,7 @@ final class PersistentState {
 }
 
 /// The critical lines qemu-ga logs when its state file fails, in order.
-struct PersistentStateError: Error {
+package struct PersistentStateError: Error {
     let messages: [String]
     init(_ messages: [String]) { self.messages = messages }
 }
