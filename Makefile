@@ -6,6 +6,8 @@
 #   make check                      every test: swift test, then the packaging test
 #   make check-packaging            run Tests/packaging/test-install.sh
 #   make check-vm                   the end-to-end test in a real VM (Tests/vm/run)
+#   make check-robustness           sanitizers, soak and fuzzers, short forms
+#                                   (Tests/robustness/run-ci)
 #
 # "install" never builds: run "make build" first (or point BINARY at a
 # binary built elsewhere).  With DESTDIR set it needs no root.
@@ -29,7 +31,7 @@ INSTALL       ?= install
 HOOK    = $(DESTDIR)$(SYSCONFDIR)/qemu/fsfreeze-hook
 UNIT    = $(DESTDIR)$(UNITDIR)/qemu-guest-agent.service
 
-.PHONY: all build install uninstall check check-packaging check-vm
+.PHONY: all build install uninstall check check-packaging check-vm check-robustness
 
 all: build
 
@@ -73,3 +75,6 @@ check-packaging:
 
 check-vm:
 	Tests/vm/run
+
+check-robustness:
+	Tests/robustness/run-ci
