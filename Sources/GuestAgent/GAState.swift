@@ -22,7 +22,7 @@ public final class GAState {
     var pidFile: PidFile?
     /// Fires `thaw-after` seconds into a freeze.
     private var autoThawTimer: GLibSource?
-    /// Set by `guest-sync-delimited`; `responseBytes` consumes it to put the
+    /// Set by `guest-sync-delimited`; `sendResponse` consumes it to put the
     /// 0xFF sentinel before the next response, which is that command's own.
     public var delimitResponse = false
     /// The files opened by guest-file-open.
@@ -143,28 +143,24 @@ public final class GAState {
                 channel?.send(replies)
                 replies = []
             }
-            guard let reply = reply(to: output) else { continue }
-            // A lone reply, however large (guest-file-read), is not copied.
-            if replies.isEmpty { replies = reply } else { replies += reply }
+            answer(output, into: &replies)
         }
         if !replies.isEmpty { channel?.send(replies) }
     }
 
-    /// The response line to one request or parse error, or nil for a
-    /// command that answers nothing. (Package access: the dispatcher fuzzer
-    /// drives the agent through here.)
-    package func reply(to output: JSONParserOutput) -> [UInt8]? {
+    /// Answers one request or parse error: its response line goes to the end
+    /// of `replies`, nothing for a command that answers nothing. (Package
+    /// access: the dispatcher fuzzer drives the agent through here.)
+    package func answer(_ output: JSONParserOutput, into replies: inout [UInt8]) {
         log.debug("process_event: called")
-        let response: JSONObject
         switch output {
         case .value(let request):
             log.debug("processing command")
-            guard let answer = QMPDispatcher.response(to: request, agent: self) else { return nil }
-            response = answer
+            guard let response = QMPDispatcher.response(to: request, agent: self) else { return }
+            sendResponse(response, to: &replies)
         case .error(let description):
-            response = QMPDispatcher.errorResponse(QMPError(description), id: nil)
+            sendResponse(QMPDispatcher.errorResponse(QMPError(description), id: nil), to: &replies)
         }
-        return responseBytes(response)
     }
 
     private func mayNotReturn(_ output: JSONParserOutput) -> Bool {
@@ -172,18 +168,18 @@ public final class GAState {
         return commands.entry(named: name)?.successResponse == false
     }
 
-    /// The bytes of one response line; the 0xFF sentinel goes first when
+    /// qemu-ga's send_response: one response line, appended to the replies
+    /// that `handleInput` writes. The 0xFF sentinel goes first when
     /// `delimitResponse` is set, and the flag is spent either way.
-    func responseBytes(_ response: JSONObject) -> [UInt8] {
-        var bytes: [UInt8] = []
+    func sendResponse(_ response: JSONObject, to replies: inout [UInt8]) {
+        let start = replies.count
         if delimitResponse {
-            bytes.append(0xFF)
+            replies.append(0xFF)
             delimitResponse = false
         }
-        JSONWriter.append(.object(response), to: &bytes)
-        bytes.append(0x0A)
-        log.debug("sending data, count: \(bytes.count)")
-        return bytes
+        JSONWriter.append(.object(response), to: &replies)
+        replies.append(0x0A)
+        log.debug("sending data, count: \(replies.count - start)")
     }
 
     /// A new host client must not inherit half a message from the last one.

@@ -8,7 +8,7 @@ import QMPJSON
 /// command, on a fixture machine (see `FixtureMachine` for how each command
 /// is kept off the real one). Each input is parsed as the agent parses host
 /// input; each request is answered through the agent's own reply path
-/// (`GAState.reply(to:)`). Properties checked besides "no crash, no memory
+/// (`GAState.answer(_:into:)`). Properties checked besides "no crash, no memory
 /// error":
 /// - every request gets exactly one reply line, except a command that
 ///   answers nothing on success (shutdown, suspend);
@@ -45,16 +45,18 @@ final class DispatcherFuzzer {
         for output in parser.feed(input) {
             var request: JSONValue?
             if case .value(let value) = output { request = session.renumber(machine.confine(value), agent: agent) }
-            let reply = agent.reply(to: request.map { .value($0) } ?? output)
-            if let (command, result) = check(reply, for: request) { session.note(command, result) }
+            var reply: [UInt8] = []
+            agent.answer(request.map { .value($0) } ?? output, into: &reply)
+            if let (command, result) = check(reply.isEmpty ? nil : reply, for: request) { session.note(command, result) }
         }
         // Children of guest-exec are fed, read and reaped by the main loop.
         while g_main_context_iteration(nil, 0) != 0 {}
         // Handles must not pile up across inputs (every open takes a descriptor).
         for handle in session.handles {
-            _ = agent.reply(to: .value(.object(JSONObject([
+            var reply: [UInt8] = []
+            agent.answer(.value(.object(JSONObject([
                 "execute": .string("guest-file-close"), "arguments": .object(JSONObject(["handle": .int(handle)])),
-            ]))))
+            ]))), into: &reply)
         }
     }
 

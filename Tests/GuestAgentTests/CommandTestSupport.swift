@@ -25,13 +25,9 @@ final class CommandClient {
         repeat {
             let end = min(request.count, offset + chunkSize)
             for output in parser.feed(request[offset..<end]) {
-                let response: JSONObject?
-                switch output {
-                case .value(let value): response = QMPDispatcher.response(to: value, agent: agent)
-                case .error(let text): response = QMPDispatcher.errorResponse(QMPError(text), id: nil)
-                }
-                if let response {
-                    var bytes = agent.responseBytes(response)
+                var bytes: [UInt8] = []
+                agent.answer(output, into: &bytes)
+                if !bytes.isEmpty {
                     bytes.removeLast()
                     lines.append(String(decoding: bytes, as: UTF8.self))
                 }

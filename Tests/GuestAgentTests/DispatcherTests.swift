@@ -200,17 +200,22 @@ private func error(_ desc: String, id: String? = nil, class errorClass: String =
         let agent = makeAgent()
         let response = QMPDispatcher.response(to: parse(#"{"execute":"guest-sync-delimited","arguments":{"id":5},"id":"abc"}"#), agent: agent)!
         #expect(agent.delimitResponse)
-        #expect(agent.responseBytes(response) == [0xFF] + Array(#"{"return": 5, "id": "abc"}"#.utf8) + [0x0A])
+        var replies: [UInt8] = []
+        agent.sendResponse(response, to: &replies)
+        #expect(replies == [0xFF] + Array(#"{"return": 5, "id": "abc"}"#.utf8) + [0x0A])
         #expect(!agent.delimitResponse)
         let ping = QMPDispatcher.response(to: parse(#"{"execute":"guest-ping"}"#), agent: agent)!
-        #expect(agent.responseBytes(ping) == Array(#"{"return": {}}"#.utf8) + [0x0A])
+        agent.sendResponse(ping, to: &replies)
+        #expect(replies == [0xFF] + Array(#"{"return": 5, "id": "abc"}"#.utf8) + [0x0A] + Array(#"{"return": {}}"#.utf8) + [0x0A])
     }
 
     @Test func syncDelimitedWithBadArgumentsHasNoSentinel() {
         let agent = makeAgent()
         let response = QMPDispatcher.response(to: parse(#"{"execute":"guest-sync-delimited","arguments":{"id":"x"}}"#), agent: agent)!
         #expect(!agent.delimitResponse)
-        #expect(agent.responseBytes(response).first == UInt8(ascii: "{"))
+        var replies: [UInt8] = []
+        agent.sendResponse(response, to: &replies)
+        #expect(replies.first == UInt8(ascii: "{"))
     }
 
     @Test func infoListsEveryCommandNewestFirstWithItsState() {
