@@ -165,14 +165,3 @@ struct DaemonStateTests {
         Self.expectIgnoresSIGTERM(withFile)
     }
 }
-
-func directoryEntries(_ path: String) throws -> [String] {
-    guard let dir = opendir(path) else { throw HarnessError("opendir \(path): \(errnoText())") }
-    defer { closedir(dir) }
-    var names: [String] = []
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names
-}

@@ -44,7 +44,8 @@ enum AgentBinary: CustomStringConvertible {
         }
     }
 
-    private static func testExecutableDirectory() -> String {
+    /// Where `swift build` put the test executable, and so every product.
+    static func testExecutableDirectory() -> String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
         guard length > 0 else { return "." }

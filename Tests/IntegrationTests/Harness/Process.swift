@@ -174,23 +174,25 @@ func fileExists(_ path: String) -> Bool {
     return lstat(path, &info) == 0
 }
 
+/// The names in directory `path`, without `.` and `..`.
+func directoryEntries(_ path: String) throws -> [String] {
+    guard let dir = opendir(path) else { throw HarnessError("opendir \(path): \(errnoText())") }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names
+}
+
 /// Removes `path` and, for a directory, everything below it (symlinks are
 /// removed, never followed).
 func removeTree(_ path: String) {
     var info = stat()
     guard lstat(path, &info) == 0 else { return }
     if info.st_mode & S_IFMT == S_IFDIR {
-        if let dir = opendir(path) {
-            var names: [String] = []
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-                }
-                if name != "." && name != ".." { names.append(name) }
-            }
-            closedir(dir)
-            for name in names { removeTree(path + "/" + name) }
-        }
+        for name in (try? directoryEntries(path)) ?? [] { removeTree(path + "/" + name) }
         rmdir(path)
     } else {
         unlink(path)
@@ -233,7 +235,16 @@ func runAgent(
     environment: [String: String?] = [:], workingDirectory: String? = nil,
     timeout: Duration = .seconds(10)
 ) throws -> Completed {
-    let binary = try kind.path()
+    try runProgram(try kind.path(), arguments, argv0: argv0, environment: environment,
+                   workingDirectory: workingDirectory, timeout: timeout)
+}
+
+/// Runs `binary` to its end (killed after `timeout`, which fails the test).
+func runProgram(
+    _ binary: String, _ arguments: [String], argv0: String? = nil,
+    environment: [String: String?] = [:], workingDirectory: String? = nil,
+    timeout: Duration = .seconds(10)
+) throws -> Completed {
     let scratch = try TemporaryDirectory()
     let pid = try spawnProcess(executable: binary, argv: [argv0 ?? binary] + arguments,
                                environment: agentEnvironment(environment),
@@ -243,7 +254,7 @@ func runAgent(
     if status == nil {
         kill(pid, SIGKILL)
         status = waitForChild(pid, timeout: .seconds(5))
-        Issue.record("\(kind) \(arguments) did not exit within \(timeout); killed")
+        Issue.record("\(binary) \(arguments) did not exit within \(timeout); killed")
     }
     return Completed(arguments: [argv0 ?? binary] + arguments, rawStatus: status,
                      stdout: readFile(scratch("stdout")) ?? [], stderr: readFile(scratch("stderr")) ?? [])
