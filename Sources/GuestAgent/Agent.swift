@@ -113,8 +113,6 @@ public enum GuestAgentDaemon {
             agent.pidFile = Daemon.daemonize(pidFilePath: frozen ? nil : config.pidFile, log: log)
         }
 
-        // A write to a vanished client must fail with EPIPE, not kill us.
-        signal(SIGPIPE, SIG_IGN)
         let loop = g_main_loop_new(nil, 0)
         defer { g_main_loop_unref(loop) }
         // The channel failed for good (qemu-ga exits 0 then).

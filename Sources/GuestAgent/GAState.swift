@@ -48,6 +48,7 @@ public final class GAState {
         self.commands = commands
         self.persistentState = persistentState
         isFrozen = frozen
+        ignoreBrokenPipes()
         applyCommandFilters()
         if frozen { armAutoThaw() }
     }

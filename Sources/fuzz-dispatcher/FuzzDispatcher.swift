@@ -34,8 +34,6 @@ final class DispatcherFuzzer {
     lazy var commandNames = agent.commands.entries.map(\.name)
 
     private init() {
-        // As in the daemon: a write to a child that is gone fails with EPIPE.
-        signal(SIGPIPE, SIG_IGN)
         atexit { MainActor.assumeIsolated { DispatcherFuzzer.shared.machine.remove() } }
     }
 

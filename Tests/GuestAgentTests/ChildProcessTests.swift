@@ -95,6 +95,15 @@ import Testing
         #expect(machine.calls == ["reader", "reader stdin: user:secret"])
     }
 
+    @Test func aChildThatLeavesItsInputUnreadIsAnErrorNotASignal() throws {
+        let machine = try FixtureTree()
+        try machine.program("/sbin/deaf", "exec 0<&-; exit 0")
+        // Far more than a pipe holds: the write meets the closed pipe, and
+        // this process (which set no disposition of its own) must survive it.
+        let input = [UInt8](repeating: 0x61, count: 1 << 20)
+        #expect(run(machine, ["/sbin/deaf"], input: input) == QMPError("do things: cannot write to stdin pipe: Broken pipe"))
+    }
+
     @Test func theOutputStopsAtANulByteButCountsIt() throws {
         let machine = try FixtureTree()
         try machine.program("/sbin/nul", #"printf 'abc\000def'; exit 2"#)

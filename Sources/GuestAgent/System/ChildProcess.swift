@@ -108,6 +108,7 @@ enum ChildProcess {
         let deadline = timeout.map { monotonicMilliseconds() + Int64($0) * 1000 }
         var failure: QMPError?
         if let input {
+            ignoreBrokenPipes()
             if let error = feed(input, to: inputPipe[1]) {
                 failure = QMPError("\(action): cannot write to stdin pipe: \(error)")
             }

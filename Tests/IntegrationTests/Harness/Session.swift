@@ -132,7 +132,9 @@ extension Session {
     }
 
     /// Polls guest-exec-status until `exited` is true; the final reply line.
-    func waitForExit(_ pid: Int, timeout: Duration = .seconds(30)) throws -> String {
+    /// The timeout only catches a hang: a debug agent under AddressSanitizer
+    /// on a loaded machine takes half a minute to capture 32 MiB of output.
+    func waitForExit(_ pid: Int, timeout: Duration = .seconds(120)) throws -> String {
         let deadline = ContinuousClock.now + timeout
         while true {
             let reply = try ask(ExecRequest.status(pid))
