@@ -21,48 +21,82 @@ public enum GuestAgentDaemon {
     /// (log file, state file, channel) is done before daemonizing, so the
     /// exit status says whether the agent started.
     static func run(_ configuration: GAConfig) -> Int32 {
-        // Bulk transfers allocate tens of MiB per request. A fixed mmap
-        // threshold (glibc's own moves up to 32 MiB as big blocks are freed)
-        // keeps blocks of 2 MiB and more out of the heap, so their memory
-        // goes back to the system as soon as they are freed; smaller ones
-        // (a 1 MiB transfer's buffers) are reused from the heap, which keeps
-        // up to 4 MiB free at its top instead of faulting pages in anew.
+        releaseBulkBuffersEarly()
+        do throws(StartupFailed) {
+            var config = configuration
+            let activation = try inheritedListener()
+            if let activation {
+                // Socket activation overrides -m and -p (and shows in -D).
+                config.method = activation.method.rawValue
+                config.path = nil
+            }
+            let method = ChannelMethod(rawValue: config.method ?? ChannelMethod.virtioSerial.rawValue)
+            if config.path == nil { config.path = method.flatMap(defaultPath(for:)) }
+            guard let path = config.path ?? activation.map({ _ in "" }) else {
+                GLibLog.critical("must specify a path for this channel")
+                throw StartupFailed()
+            }
+            if config.dumpConfig {
+                print(config.dump(), terminator: "")
+                return 0
+            }
+
+            let frozen = startsFrozen(config)
+            let log = try openLog(config, frozen: frozen)
+            let agent = GAState(
+                config: config, system: SystemEnvironment.current(), log: log,
+                persistentState: try loadState(config, frozen: frozen, log: log), frozen: frozen)
+            if frozen {
+                agent.deferredLogFile = config.logFile
+                agent.deferredPidFile = config.daemonize ? config.pidFile : nil
+            }
+            agent.channel = try openChannel(method, path: path, activation: activation, config: config, log: log)
+            if config.daemonize {
+                agent.pidFile = Daemon.daemonize(pidFilePath: frozen ? nil : config.pidFile, log: log)
+            }
+            serve(agent)
+            return 0
+        } catch {
+            return 1
+        }
+    }
+
+    /// A start-up step failed; it has said why.
+    struct StartupFailed: Error {}
+
+    /// Bulk transfers allocate tens of MiB per request. A fixed mmap
+    /// threshold (glibc's own moves up to 32 MiB as big blocks are freed)
+    /// keeps blocks of 2 MiB and more out of the heap, so their memory goes
+    /// back to the system as soon as they are freed; smaller ones (a 1 MiB
+    /// transfer's buffers) are reused from the heap, which keeps up to 4 MiB
+    /// free at its top instead of faulting pages in anew.
+    private static func releaseBulkBuffersEarly() {
         mallopt(M_MMAP_THRESHOLD, 2 << 20)
         mallopt(M_TRIM_THRESHOLD, 4 << 20)
-        var config = configuration
-        // Socket activation overrides -m and -p (and shows in -D).
-        let activation: (method: ChannelMethod, descriptor: Int32)?
+    }
+
+    private static func inheritedListener() throws(StartupFailed) -> (method: ChannelMethod, descriptor: Int32)? {
         do {
-            activation = try SocketActivation.inheritedListener()
+            return try SocketActivation.inheritedListener()
         } catch {
             if case .invalidDescriptor = error {
                 writeAll(STDERR_FILENO, Array("\(error)\n".utf8))  // QEMU's error_report
             } else {
                 GLibLog.critical(error.description)
             }
-            return 1
+            throw StartupFailed()
         }
-        if let activation {
-            config.method = activation.method.rawValue
-            config.path = nil
-        }
-        let method = ChannelMethod(rawValue: config.method ?? ChannelMethod.virtioSerial.rawValue)
-        if config.path == nil { config.path = method.flatMap(defaultPath(for:)) }
-        guard let path = config.path ?? activation.map({ _ in "" }) else {
-            GLibLog.critical("must specify a path for this channel")
-            return 1
-        }
-        if config.dumpConfig {
-            print(config.dump(), terminator: "")
-            return 0
-        }
+    }
 
+    /// Whether a previous instance left filesystems frozen (its marker file).
+    private static func startsFrozen(_ config: GAConfig) -> Bool {
         let frozenMarker = config.stateDirectory + "/qga.state.isfrozen"
-        let frozen = access(frozenMarker, F_OK) == 0
-        if frozen {
-            GLibLog.warning("previous instance appears to have exited with frozen filesystems. deferring logging/pidfile creation and disabling non-fsfreeze-safe commands until guest-fsfreeze-thaw is issued, or filesystems are manually unfrozen and the file \(frozenMarker) is removed")
-        }
+        guard access(frozenMarker, F_OK) == 0 else { return false }
+        GLibLog.warning("previous instance appears to have exited with frozen filesystems. deferring logging/pidfile creation and disabling non-fsfreeze-safe commands until guest-fsfreeze-thaw is issued, or filesystems are manually unfrozen and the file \(frozenMarker) is removed")
+        return true
+    }
 
+    private static func openLog(_ config: GAConfig, frozen: Bool) throws(StartupFailed) -> GALog {
         let log = GALog()
         log.verbose = config.verbose
         log.becomeGLibDefaultHandler()
@@ -75,53 +109,52 @@ public enum GuestAgentDaemon {
             } catch {
                 log.critical("unable to open specified log file: \(error)")
                 log.critical("error initializing guest agent")
-                return 1
+                throw StartupFailed()
             }
         }
+        return log
+    }
 
-        let persistentState: PersistentState
+    private static func loadState(_ config: GAConfig, frozen: Bool, log: GALog) throws(StartupFailed) -> PersistentState {
         do {
-            persistentState = try PersistentState.load(directory: config.stateDirectory, create: !frozen)
+            return try PersistentState.load(directory: config.stateDirectory, create: !frozen)
         } catch {
             error.messages.forEach { log.critical($0) }
             log.critical("failed to load persistent state")
             log.critical("error initializing guest agent")
-            return 1
+            throw StartupFailed()
         }
+    }
 
-        let agent = GAState(
-            config: config, system: SystemEnvironment.current(), log: log, persistentState: persistentState, frozen: frozen)
-        if frozen {
-            agent.deferredLogFile = config.logFile
-            agent.deferredPidFile = config.daemonize ? config.pidFile : nil
-        }
+    private static func openChannel(
+        _ method: ChannelMethod?, path: String, activation: (method: ChannelMethod, descriptor: Int32)?,
+        config: GAConfig, log: GALog
+    ) throws(StartupFailed) -> GAChannel {
         do throws(ChannelError) {
             guard let method else { throw ChannelError("unsupported channel method/type: \(config.method ?? "")") }
             if let activation {
-                agent.channel = try GAChannel(method: method, listeningDescriptor: activation.descriptor, log: log)
-            } else {
-                agent.channel = try GAChannel(method: method, path: path, log: log, retryPath: config.retryPath)
+                return try GAChannel(method: method, listeningDescriptor: activation.descriptor, log: log)
             }
+            return try GAChannel(method: method, path: path, log: log, retryPath: config.retryPath)
         } catch {
             log.critical(error.description)
             log.critical("failed to create guest agent channel")
             log.critical("failed to initialize guest agent channel")
-            return 1
+            throw StartupFailed()
         }
+    }
 
-        if config.daemonize {
-            agent.pidFile = Daemon.daemonize(pidFilePath: frozen ? nil : config.pidFile, log: log)
-        }
-
+    /// Runs the main loop until SIGTERM or SIGINT (ignored while frozen) or
+    /// the channel fails for good (qemu-ga exits 0 then), then cleans up.
+    private static func serve(_ agent: GAState) {
         let loop = g_main_loop_new(nil, 0)
         defer { g_main_loop_unref(loop) }
-        // The channel failed for good (qemu-ga exits 0 then).
         agent.channel?.onFatalError = { g_main_loop_quit(loop) }
         let stopSignals = [SIGTERM, SIGINT].map { signal in
             GLibSource.unixSignal(signal) {
                 // A frozen guest must be thawed by the host first.
                 guard !agent.isFrozen else { return }
-                log.debug("received signal num \(signal), quitting")
+                agent.log.debug("received signal num \(signal), quitting")
                 g_main_loop_quit(loop)
             }
         }
@@ -132,7 +165,6 @@ public enum GuestAgentDaemon {
         while g_main_context_iteration(nil, 0) != 0 {}
         Fsfreeze.cleanUp(agent: agent)
         agent.pidFile?.remove()
-        return 0
     }
 
     static func defaultPath(for method: ChannelMethod) -> String? {
