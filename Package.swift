@@ -74,7 +74,7 @@ let package = Package(
             dependencies: ["FuzzingSupport", "GuestAgent", "QMPJSON", "CGLib"],
             swiftSettings: daemonSettings
         ),
-        .testTarget(name: "QMPJSONTests", dependencies: ["QMPJSON"]),
+        .testTarget(name: "QMPJSONTests", dependencies: ["QMPJSON", "FuzzingSupport"]),
         .testTarget(
             name: "GuestAgentTests",
             dependencies: ["GuestAgent", "QMPJSON", "CGLib"],
@@ -82,7 +82,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["QMPJSON"]
+            dependencies: ["QMPJSON", "FuzzingSupport"]
         ),
     ]
 )

@@ -1,3 +1,4 @@
+import FuzzingSupport
 import QMPJSON
 
 /// Structured mutations of requests for the dispatcher fuzzer: the input is
@@ -8,12 +9,12 @@ import QMPJSON
 /// string, a 0xFF anywhere, or lose their end. Inputs that hold no request
 /// are left to libFuzzer's byte mutations.
 struct RequestMutator {
-    var random: SplitMix
+    var random: SplitMix64
     /// Names a new member or a command may take.
     let commandNames: [String]
 
     init(seed: UInt32, commandNames: [String]) {
-        random = SplitMix(seed: UInt64(seed))
+        random = SplitMix64(seed: UInt64(seed))
         self.commandNames = commandNames
     }
 
@@ -202,19 +203,8 @@ struct RequestMutator {
     }
 }
 
-/// A small deterministic generator (SplitMix64), seeded by libFuzzer.
-struct SplitMix {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+/// Draws for the mutations, seeded by libFuzzer.
+extension SplitMix64 {
     mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(max(bound, 1))) }
     mutating func element<T>(_ items: [T]) -> T { items[below(items.count)] }
 }

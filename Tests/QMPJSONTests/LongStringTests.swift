@@ -1,3 +1,4 @@
+import FuzzingSupport
 import Testing
 import QMPJSON
 

@@ -1,3 +1,4 @@
+import FuzzingSupport
 import Testing
 
 /// Raw bytes as they travel on the agent's channel.
@@ -105,20 +106,6 @@ enum Request {
     static func sync(_ id: Int) -> String { #"{"execute":"guest-sync","arguments":{"id":\#(id)}}"# }
     static func syncDelimited(_ id: Int) -> String {
         #"{"execute":"guest-sync-delimited","arguments":{"id":\#(id)}}"#
-    }
-}
-
-/// Deterministic pseudo-random bytes (SplitMix64), so that a failing garbage
-/// input can be reproduced from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
