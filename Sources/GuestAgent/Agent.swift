@@ -62,7 +62,7 @@ public enum GuestAgentDaemon {
     }
 
     /// A start-up step failed; it has said why.
-    struct StartupFailed: Error {}
+    private struct StartupFailed: Error {}
 
     /// Bulk transfers allocate tens of MiB per request. A fixed mmap
     /// threshold (glibc's own moves up to 32 MiB as big blocks are freed)

@@ -112,25 +112,22 @@ final class FixtureMachine {
 
     /// The request as the agent may run it: see the type's comment.
     func confine(_ request: JSONValue) -> JSONValue {
-        guard case .object(var object) = request, case .string(let name)? = object["execute"],
-              let command = agent.commands.entry(named: name)?.name,
-              case .object(var arguments)? = object["arguments"]
-        else { return request }
-        switch command {
-        case "guest-file-open":
-            if case .string(let path)? = arguments["path"] { arguments["path"] = .string(pick(fileTargets, for: path)) }
-        case "guest-exec":
-            if case .string(let path)? = arguments["path"] { arguments["path"] = .string(pick(programTargets, for: path)) }
-            if case .array(let environment)? = arguments["env"] {
-                arguments["env"] = .array(environment.enumerated().map { index, entry in
-                    if case .string = entry { .string("FUZZ\(index)=1") } else { entry }
-                })
+        request.rewritingArguments(for: agent.commands) { command, arguments in
+            switch command {
+            case "guest-file-open":
+                if case .string(let path)? = arguments["path"] { arguments["path"] = .string(pick(fileTargets, for: path)) }
+            case "guest-exec":
+                if case .string(let path)? = arguments["path"] { arguments["path"] = .string(pick(programTargets, for: path)) }
+                if case .array(let environment)? = arguments["env"] {
+                    arguments["env"] = .array(environment.enumerated().map { index, entry in
+                        if case .string = entry { .string("FUZZ\(index)=1") } else { entry }
+                    })
+                }
+            default:
+                return false
             }
-        default:
-            return request
+            return true
         }
-        object["arguments"] = .object(arguments)
-        return .object(object)
     }
 
     /// Removes the tree.

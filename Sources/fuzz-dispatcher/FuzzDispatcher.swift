@@ -45,7 +45,7 @@ final class DispatcherFuzzer {
             if case .value(let value) = output { request = session.renumber(machine.confine(value), agent: agent) }
             var reply: [UInt8] = []
             agent.answer(request.map { .value($0) } ?? output, into: &reply)
-            if let (command, result) = check(reply.isEmpty ? nil : reply, for: request) { session.note(command, result) }
+            if let (command, result) = check(reply, for: request) { session.note(command, result) }
         }
         // Children of guest-exec are fed, read and reaped by the main loop.
         while g_main_context_iteration(nil, 0) != 0 {}
@@ -58,13 +58,13 @@ final class DispatcherFuzzer {
         }
     }
 
-    /// Checks one reply; returns the command and its `return` value.
-    private func check(_ reply: [UInt8]?, for request: JSONValue?) -> (String, JSONValue)? {
+    /// Checks one reply (empty: none); returns the command and its `return` value.
+    private func check(_ reply: [UInt8], for request: JSONValue?) -> (String, JSONValue)? {
         let command: CommandEntry? = {
             guard case .object(let object)? = request, case .string(let name)? = object["execute"] else { return nil }
             return agent.commands.entry(named: name)
         }()
-        guard let reply else {
+        guard !reply.isEmpty else {
             precondition(command?.successResponse == false, "no reply to \(String(describing: request))")
             return nil
         }
@@ -135,23 +135,20 @@ struct Session {
     }
 
     func renumber(_ request: JSONValue, agent: GAState) -> JSONValue {
-        guard case .object(var object) = request, case .string(let name)? = object["execute"],
-              let command = agent.commands.entry(named: name)?.name,
-              case .object(var arguments)? = object["arguments"]
-        else { return request }
-        if command.hasPrefix("guest-file-"), case .int(let number)? = arguments["handle"],
-           number >= 1000, number - 1000 < handles.count {
-            arguments["handle"] = .int(handles[Int(number - 1000)])
-        } else if command == "guest-exec-status", case .int(let number)? = arguments["pid"], number >= 1,
-                  number <= pids.count {
-            let pid = pids[Int(number - 1)]
-            arguments["pid"] = .int(pid)
-            Self.awaitExit(pid_t(truncatingIfNeeded: pid))
-        } else {
-            return request
+        request.rewritingArguments(for: agent.commands) { command, arguments in
+            if command.hasPrefix("guest-file-"), case .int(let number)? = arguments["handle"],
+               number >= 1000, number - 1000 < handles.count {
+                arguments["handle"] = .int(handles[Int(number - 1000)])
+            } else if command == "guest-exec-status", case .int(let number)? = arguments["pid"], number >= 1,
+                      number <= pids.count {
+                let pid = pids[Int(number - 1)]
+                arguments["pid"] = .int(pid)
+                Self.awaitExit(pid_t(truncatingIfNeeded: pid))
+            } else {
+                return false
+            }
+            return true
         }
-        object["arguments"] = .object(arguments)
-        return .object(object)
     }
 
     /// Runs the main loop until the child has exited and the agent has seen
@@ -177,6 +174,22 @@ struct Session {
 }
 
 extension JSONValue {
+    /// The request with its `arguments` object changed by `rewrite`, which
+    /// gets the command's name as the dispatcher matches it
+    /// (`CommandRegistry.entry(named:)`) and returns false to leave the
+    /// request as it is. Anything but a request for a registered command
+    /// with an arguments object is left as it is.
+    @MainActor
+    func rewritingArguments(for commands: CommandRegistry, _ rewrite: (String, inout JSONObject) -> Bool) -> JSONValue {
+        guard case .object(var object) = self, case .string(let name)? = object["execute"],
+              let command = commands.entry(named: name)?.name,
+              case .object(var arguments)? = object["arguments"],
+              rewrite(command, &arguments)
+        else { return self }
+        object["arguments"] = .object(arguments)
+        return .object(object)
+    }
+
     /// The value as it reads back after QEMU printed it: objects in
     /// another member order (QEMU's hash order), and a double with an
     /// integral value as an integer (`%.17g` prints 2.0 as `2`). So: members
