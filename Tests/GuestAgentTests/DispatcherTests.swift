@@ -238,6 +238,21 @@ private func error(_ desc: String, id: String? = nil, class errorClass: String =
         #expect(agent.commands.isEnabled("guest-ping"))
         #expect(agent.commands.isEnabled("guest-sync-delimited"))
         #expect(!agent.commands.isEnabled("test-kinds"))
+        #expect(reply(#"{"execute":"test-kinds","id":1}"#, agent: agent)
+            == error("Command test-kinds has been disabled: the agent is in frozen state", id: "1", class: "CommandNotFound"))
+    }
+
+    @Test func frozenOverridesBothLists() {
+        let agent = makeAgent()
+        agent.commands.applyFilters(blocked: ["guest-ping", "test-kinds"], allowed: ["guest-info", "test-kinds"], frozen: true)
+        #expect(agent.commands.isEnabled("guest-ping"))
+        #expect(agent.commands.isEnabled("guest-sync"))
+        #expect(agent.commands.disabledReason("test-kinds") == .frozen)
+        agent.commands.applyFilters(blocked: ["guest-ping", "test-kinds"], allowed: ["guest-info", "test-kinds"], frozen: false)
+        #expect(agent.commands.disabledReason("guest-ping") == .notAllowed)
+        #expect(agent.commands.disabledReason("guest-sync") == .notAllowed)
+        #expect(agent.commands.disabledReason("test-kinds") == .notAllowed)
+        #expect(agent.commands.isEnabled("guest-info"))
     }
 
     @Test func blockListWinsOverAllowList() {

@@ -18,6 +18,56 @@ import Testing
         #expect((access(agent.frozenMarkerPath, F_OK) == 0) == frozen, "marker", sourceLocation: sourceLocation)
     }
 
+    static func frozenReply(_ command: String, id: Int) -> String {
+        #"{"id": \#(id), "error": {"class": "CommandNotFound", "desc": "Command \#(command) has been disabled: the agent is in frozen state"}}"#
+    }
+
+    static func notAllowedReply(_ command: String, id: Int) -> String {
+        #"{"id": \#(id), "error": {"class": "CommandNotFound", "desc": "Command \#(command) has been disabled: the command is not allowed"}}"#
+    }
+
+    /// While frozen the freeze-safe commands run whatever the lists say, so
+    /// that a frozen guest can always be asked and thawed; after the thaw
+    /// the lists hold again.
+    @Test(arguments: [
+        (blocked: ["guest-ping", "guest-fsfreeze-thaw", "guest-fsfreeze-status", "guest-get-time"], allowed: [String]()),
+        (blocked: [], allowed: ["guest-get-time", "guest-info"]),
+    ])
+    func freezeSafeCommandsWinOverTheLists(blocked: [String], allowed: [String]) throws {
+        let machine = try FixtureTree()
+        try machine.file("/proc/self/mountinfo", "")
+        let agent = machine.agent({ $0.blockedRPCs = blocked; $0.allowedRPCs = allowed })
+        let enabledBefore = agent.commands.entries.map(\.name).filter(agent.commands.isEnabled)
+        #expect(!agent.commands.isEnabled("guest-ping"))
+        agent.setFrozen()
+        for entry in agent.commands.entries {
+            #expect(agent.commands.isEnabled(entry.name) == Self.freezeSafe.contains(entry.name), "\(entry.name)")
+        }
+        #expect(answer(#"{"execute":"guest-ping","id":1}"#, agent: agent) == #"{"return": {}, "id": 1}"#)
+        #expect(answer(#"{"execute":"guest-get-time","id":2}"#, agent: agent) == Self.frozenReply("guest-get-time", id: 2))
+        let info = try #require(answer(#"{"execute":"guest-info"}"#, agent: agent))
+        #expect(info.contains(#"{"enabled": true, "name": "guest-fsfreeze-thaw", "success-response": true}"#))
+        #expect(info.contains(#"{"enabled": true, "name": "guest-ping", "success-response": true}"#))
+        #expect(info.contains(#"{"enabled": false, "name": "guest-get-time", "success-response": true}"#))
+
+        #expect(answer(#"{"execute":"guest-fsfreeze-thaw","id":3}"#, agent: agent) == #"{"return": 0, "id": 3}"#)
+        #expect(!agent.isFrozen)
+        #expect(agent.commands.entries.map(\.name).filter(agent.commands.isEnabled) == enabledBefore)
+        #expect(answer(#"{"execute":"guest-ping","id":4}"#, agent: agent) == Self.notAllowedReply("guest-ping", id: 4))
+        #expect(answer(#"{"execute":"guest-fsfreeze-thaw","id":5}"#, agent: agent) == Self.notAllowedReply("guest-fsfreeze-thaw", id: 5))
+    }
+
+    /// A start with the frozen marker takes the same rules from the first request on.
+    @Test func startingFrozenWithABlockList() throws {
+        let machine = try FixtureTree()
+        let agent = machine.agent({ $0.blockedRPCs = ["guest-fsfreeze-thaw", "guest-get-time"] }, frozen: true)
+        #expect(agent.commands.isEnabled("guest-fsfreeze-thaw"))
+        #expect(answer(#"{"execute":"guest-get-time","id":1}"#, agent: agent) == Self.frozenReply("guest-get-time", id: 1))
+        agent.unsetFrozen()
+        #expect(!agent.commands.isEnabled("guest-fsfreeze-thaw"))
+        #expect(answer(#"{"execute":"guest-get-time","id":1}"#, agent: agent) == Self.notAllowedReply("guest-get-time", id: 1))
+    }
+
     @Test func enteringAndLeavingFrozenMode() throws {
         let machine = try FixtureTree()
         let captured = CapturedLog(in: machine)
@@ -28,7 +78,9 @@ import Testing
         for entry in agent.commands.entries {
             #expect(agent.commands.isEnabled(entry.name) == Self.freezeSafe.contains(entry.name), "\(entry.name)")
         }
-        #expect(answer(#"{"execute":"guest-set-time","id":1}"#, agent: agent) == #"{"id": 1, "error": {"class": "CommandNotFound", "desc": "Command guest-set-time has been disabled: the command is not allowed"}}"#)
+        #expect(answer(#"{"execute":"guest-set-time","id":1}"#, agent: agent) == Self.frozenReply("guest-set-time", id: 1))
+        // Blocked as well as frozen: the freeze is the reason given.
+        #expect(answer(#"{"execute":"guest-fstrim","id":2}"#, agent: agent) == Self.frozenReply("guest-fstrim", id: 2))
         // The warning is the last line before logging stops.
         agent.log.warning("not written while frozen")
         agent.log.critical("nor this")

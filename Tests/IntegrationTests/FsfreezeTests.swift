@@ -27,8 +27,8 @@ struct FsfreezeLoopTests {
             #expect(try loop.isFrozen())
             #expect(try agent.ask(Self.status) == Reply.return(#""frozen""#))
             #expect(fileExists(agent.directory + "/qga.state.isfrozen"))
-            #expect(try agent.ask(Self.fstrim) == disabledReply("guest-fstrim"))
-            #expect(try agent.ask(Self.freeze) == disabledReply("guest-fsfreeze-freeze"))
+            #expect(try agent.ask(Self.fstrim) == frozenReply("guest-fstrim"))
+            #expect(try agent.ask(Self.freeze) == frozenReply("guest-fsfreeze-freeze"))
             for command in try agent.supportedCommands() {
                 #expect(command.enabled == freezeSafeCommands.contains(command.name), "\(command)")
             }
@@ -56,6 +56,26 @@ struct FsfreezeLoopTests {
             let next = whole.dropFirst(frozenLog.count).first
             #expect(next == "warning: logging re-enabled due to filesystem unfreeze", "\(String(describing: next))")
             #expect(whole.contains("debug: enabling command: guest-fstrim"))
+        }
+    }
+
+    /// After guest-fsfreeze-freeze, as after a frozen start-up: a blocked
+    /// status and thaw are enabled while frozen, and blocked again after.
+    @Test("-b guest-fsfreeze-thaw,guest-fsfreeze-status: both still work while frozen, blocked again after the thaw")
+    func blockedThawStillThaws() throws {
+        let fixture = try FixtureRoot()
+        let loop = try fixture.mountLoop()
+        try withFixtureAgent(fixture, extraArguments: ["-b", "guest-fsfreeze-thaw,guest-fsfreeze-status,guest-ping"]) { agent throws in
+            #expect(try agent.ask(Self.thaw) == disabledReply("guest-fsfreeze-thaw"))
+            #expect(try agent.ask(Self.freeze) == Reply.return("1"))
+            #expect(try loop.isFrozen())
+            #expect(try agent.ask(Self.status) == Reply.return(#""frozen""#))
+            #expect(try agent.ask(Request.ping) == Reply.pong)
+            #expect(try agent.ask(Self.fstrim) == frozenReply("guest-fstrim"))
+            #expect(try agent.ask(Self.thaw) == Reply.return("1"))
+            #expect(try !loop.isFrozen())
+            #expect(try agent.ask(Self.status) == disabledReply("guest-fsfreeze-status"))
+            #expect(try agent.ask(Request.ping) == disabledReply("guest-ping"))
         }
     }
 
@@ -202,7 +222,7 @@ struct FsfreezeLoopTests {
             try writeFile(directory + "/qga.state.isfrozen", marker ?? [])
         }) { agent throws in
             #expect(try agent.ask(Self.status) == Reply.return(#""frozen""#))
-            #expect(try agent.ask(Self.fstrim) == disabledReply("guest-fstrim"))
+            #expect(try agent.ask(Self.fstrim) == frozenReply("guest-fstrim"))
             kill(agent.pid, SIGTERM)
             #expect(!agent.waitForExit(timeout: .milliseconds(500)), "exited on SIGTERM while frozen")
             #expect(!fileExists(agent.directory + "/agent.log"))

@@ -338,7 +338,9 @@ def fsfreeze():
     expect(frozen >= 1, "froze %r" % frozen)
     expect(returned(agent.request("guest-fsfreeze-status")) == "frozen", "not frozen")
     disabled = agent.request("guest-get-time")
-    expect(disabled.get("error", {}).get("class") == "CommandNotFound", "while frozen: %r" % disabled)
+    expect(disabled.get("error") == {"class": "CommandNotFound",
+                                     "desc": "Command guest-get-time has been disabled: the agent is in frozen state"},
+           "while frozen: %r" % disabled)
     thawed = returned(agent.request("guest-fsfreeze-thaw", timeout=120))
     expect(thawed == frozen, "thawed %r of %r" % (thawed, frozen))
     expect(returned(agent.request("guest-fsfreeze-status")) == "thawed", "not thawed")

@@ -49,11 +49,21 @@ let registeredCommands: [any GuestAgentCommand.Type] = [
     GuestNetworkGetRoute.self,
 ]
 
+/// Why a command is disabled; the text ends the host's error,
+/// `Command <name> has been disabled: <reason>`.
+enum DisabledReason: String {
+    /// A block list names it, or an allow list leaves it out.
+    case notAllowed = "the command is not allowed"
+    /// Filesystems are frozen and it is not freeze-safe. qemu-ga 7.2's text:
+    /// it tells the operator to thaw rather than to look for a list.
+    case frozen = "the agent is in frozen state"
+}
+
 /// The registered commands and which of them are enabled right now.
 public final class CommandRegistry {
     public let entries: [CommandEntry]
     private let indexByName: [String: Int]
-    private var disabled = Set<String>()
+    private var disabled: [String: DisabledReason] = [:]
 
     package init(_ commands: [any GuestAgentCommand.Type] = registeredCommands) {
         entries = commands.map { CommandEntry($0) }
@@ -64,16 +74,23 @@ public final class CommandRegistry {
         indexByName[name].map { entries[$0] }
     }
 
-    public func isEnabled(_ name: String) -> Bool { !disabled.contains(name) }
+    public func isEnabled(_ name: String) -> Bool { disabled[name] == nil }
 
-    /// Recomputes which commands are enabled, with the newest qemu-ga's single
-    /// rule: allowed unless an allow-list omits it or the block-list names it;
-    /// while frozen, only the freeze-safe commands.
+    func disabledReason(_ name: String) -> DisabledReason? { disabled[name] }
+
+    /// Recomputes which commands are enabled, with the newest qemu-ga's rule:
+    /// allowed unless an allow-list omits it or the block-list names it.
+    /// While frozen, exactly the freeze-safe commands are enabled, whatever
+    /// the lists say, so that an agent can always be asked for its freeze
+    /// status and thawed.
     func applyFilters(blocked: Set<String>, allowed: Set<String>?, frozen: Bool) {
-        disabled = Set(entries.lazy.filter { entry in
-            if frozen && !entry.allowedWhileFrozen { return true }
-            if let allowed, !allowed.contains(entry.name) { return true }
-            return blocked.contains(entry.name)
-        }.map(\.name))
+        disabled = [:]
+        for entry in entries {
+            if frozen {
+                if !entry.allowedWhileFrozen { disabled[entry.name] = .frozen }
+            } else if blocked.contains(entry.name) || allowed.map({ !$0.contains(entry.name) }) == true {
+                disabled[entry.name] = .notAllowed
+            }
+        }
     }
 }

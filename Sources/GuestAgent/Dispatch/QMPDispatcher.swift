@@ -38,10 +38,9 @@ enum QMPDispatcher {
         guard let command = agent.commands.entry(named: commandName) else {
             return errorResponse(QMPError("The command \(commandName) has not been found", class: .commandNotFound), id: id)
         }
-        guard agent.commands.isEnabled(commandName) else {
+        if let reason = agent.commands.disabledReason(commandName) {
             return errorResponse(
-                QMPError("Command \(commandName) has been disabled: the command is not allowed", class: .commandNotFound),
-                id: id)
+                QMPError("Command \(commandName) has been disabled: \(reason.rawValue)", class: .commandNotFound), id: id)
         }
         do {
             let result = try command.execute(arguments, agent)

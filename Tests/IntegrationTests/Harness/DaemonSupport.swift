@@ -9,7 +9,7 @@ import Testing
 // Helpers of the daemon-level tests: guest-info, one-shot requests, the
 // commands' registration order, a syslog stand-in.
 
-/// The commands that stay enabled while frozen (daemon.md §9.1).
+/// The commands that stay enabled while frozen, whatever the lists say.
 let freezeSafeCommands: Set<String> = [
     "guest-ping", "guest-info", "guest-sync", "guest-sync-delimited", "guest-fsfreeze-status", "guest-fsfreeze-thaw",
 ]
@@ -51,10 +51,17 @@ func registeredCommands(_ kind: AgentBinary) throws -> [String] {
     try withAgent(kind) { agent in try agent.supportedCommands().reversed().map(\.name) }
 }
 
-/// The reply to a disabled command, as qemu-ga ≥ 9.1 words it (one reason
-/// for blocked, not-allowed and frozen alike).
+/// The reply to a command that a block or allow list disables, as the
+/// newest qemu-ga words it.
 func disabledReply(_ command: String) -> String {
     Reply.error("Command \(command) has been disabled: the command is not allowed", class: "CommandNotFound")
+}
+
+/// The reply to a command disabled by the freeze, as qemu-ga 7.2 words it
+/// (the newest says "not allowed" here too, which sends the operator looking
+/// for a list instead of a thaw).
+func frozenReply(_ command: String) -> String {
+    Reply.error("Command \(command) has been disabled: the agent is in frozen state", class: "CommandNotFound")
 }
 
 /// The argument-free request for `command` (the reply to a disabled
