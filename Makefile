@@ -1,10 +1,14 @@
 # swift-qemu-ga: build and install over Debian's qemu-guest-agent layout.
 #
-#   make build                      release build (needs the Swift toolchain)
+#   make run                        build, then start the agent on /tmp/qga.sock
+#   make build                      the release binary, for glibc 2.28 and later
+#   make deps                       apt-get install what the build and tests need
 #   make install [DESTDIR=/tmp/x]   install the built binary and support files
 #   make uninstall [DESTDIR=...]
 #   make check                      every test: swift test, then the packaging test
 #   make check-packaging            run Tests/packaging/test-install.sh
+#   make check-portable             the binary's glibc/GLib floor and Debian 11 and 13
+#                                   userlands (Tests/portability/run)
 #   make check-vm                   the end-to-end test in a real VM (Tests/vm/run)
 #   make check-robustness           sanitizers, soak and fuzzers, short forms
 #                                   (Tests/robustness/run-ci)
@@ -31,12 +35,53 @@ INSTALL       ?= install
 HOOK    = $(DESTDIR)$(SYSCONFDIR)/qemu/fsfreeze-hook
 UNIT    = $(DESTDIR)$(UNITDIR)/qemu-guest-agent.service
 
-.PHONY: all build install uninstall check check-packaging check-vm check-robustness
+.PHONY: all deps run build check-floor check-portable install uninstall check check-packaging check-vm check-robustness
 
 all: build
 
-build:
-	$(SWIFT) build -c release --static-swift-stdlib
+# Debian packages: the libraries the agent links, then what the tests use
+# (the reference /usr/sbin/qemu-ga, `ip`, mkfs.ext4 and chattr, readelf).
+BUILD_PACKAGES = libglib2.0-dev libudev-dev pkg-config
+TEST_PACKAGES  = qemu-guest-agent iproute2 e2fsprogs binutils python3
+deps:
+	@missing=$$(for package in $(BUILD_PACKAGES) $(TEST_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$package 2>/dev/null | grep -q '^install ok installed' || echo $$package; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+run: build
+	.build/release/qemu-ga -m unix-listen -p /tmp/qga.sock -t /tmp -v
+
+# The release binary runs on glibc 2.28 and later (RHEL 8, Debian 10 and
+# up): it is linked against Debian 11's glibc 2.31 (make-sysroot), and the
+# few functions glibc 2.29 versioned anew are bound to their old versions by
+# glibc-compat.c (keep WRAPPED and its list the same). Only the link of the
+# qemu-ga product is affected; Tests/portability/check-floor proves it.
+LINKDIR  = Sources/qemu-ga/link
+SYSROOT ?= .build-sysroot/bullseye
+COMPAT   = $(SYSROOT)/glibc-compat.o
+WRAPPED  = exp exp2 log log2
+PORTABLE = -Xswiftc -Xclang-linker -Xswiftc --sysroot=$(abspath $(SYSROOT)) \
+	-Xlinker $(abspath $(COMPAT)) $(foreach name,$(WRAPPED),-Xlinker --wrap=$(name))
+
+build: deps $(COMPAT)
+	PKG_CONFIG_PATH=$(abspath $(SYSROOT))/pkgconfig \
+		$(SWIFT) build -c release --static-swift-stdlib --product qemu-ga $(PORTABLE)
+
+$(SYSROOT)/.complete:
+	$(LINKDIR)/make-sysroot $(SYSROOT)
+
+$(COMPAT): $(LINKDIR)/glibc-compat.c $(SYSROOT)/.complete
+	clang -O2 -fPIC -c $< -o $@
+
+check-floor: build
+	Tests/portability/check-floor $(BINARY)
+
+# The floor check, then the binary in Debian 11 and 13 root filesystems.
+check-portable: build
+	Tests/portability/run $(BINARY)
 
 # Only used when the binary is missing: install does not build.
 $(BINARY):
@@ -66,7 +111,7 @@ uninstall:
 	if cmp -s config/fsfreeze-hook $(HOOK); then rm -f $(HOOK); fi
 	rmdir $(HOOK).d $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 
-check:
+check: deps
 	$(SWIFT) test
 	bash Tests/packaging/test-install.sh
 

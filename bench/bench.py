@@ -38,8 +38,8 @@ overhead is in both columns alike). File data is random and checked.
 
 Usage: bench/bench.py [--rounds N] [--ours PATH] [--reference PATH]
                       [--parser PATH | --no-parser]
-Without --ours it builds `swift build -c release --static-swift-stdlib`
-(the README's release build) and uses that binary; without --parser it
+Without --ours it runs `make build` (the release binary the packages ship)
+and uses .build/release/qemu-ga; without --parser it
 builds bench/parser in release mode.
 """
 import argparse
@@ -353,7 +353,8 @@ def main():
 
     ours = options.ours
     if ours is None:
-        ours = os.path.join(build(["swift", "build", "-c", "release", "--static-swift-stdlib"], ROOT), "qemu-ga")
+        subprocess.run(["make", "build"], cwd=ROOT, check=True, stdout=sys.stderr)
+        ours = os.path.join(ROOT, ".build", "release", "qemu-ga")
     parser_binary = options.parser
     if parser_binary is None and not options.no_parser:
         parser_dir = os.path.join(ROOT, "bench", "parser")

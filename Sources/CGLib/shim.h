@@ -1,6 +1,12 @@
 #ifndef SWIFT_QEMU_GA_CGLIB_SHIM_H
 #define SWIFT_QEMU_GA_CGLIB_SHIM_H
 
+/* The floor: RHEL 8's GLib. Anything newer is declared unavailable, which
+   Swift reports as a deprecation, and the agent's targets turn those into
+   errors (Package.swift). */
+#define GLIB_VERSION_MIN_REQUIRED GLIB_VERSION_2_56
+#define GLIB_VERSION_MAX_ALLOWED GLIB_VERSION_2_56
+
 #include <glib.h>
 #include <glib-unix.h>
 #include <getopt.h>
@@ -13,6 +19,7 @@
 #include <linux/fs.h>
 #include <linux/nvme_ioctl.h>
 #include <stdio.h>
+#include <unistd.h>
 
 /* glibc declares these only under _GNU_SOURCE, which the Swift Glibc module
    is not built with. */
@@ -65,11 +72,13 @@ static inline int cglib_optopt(void) { return optopt; }
 static inline void cglib_reset_getopt(int print_errors) { optind = 0; opterr = print_errors; }
 
 /* guest-exec's child setup, run in the child between fork and exec (so it
-   is C, and async-signal-safe): the agent ignores SIGPIPE, and an ignored
-   disposition would survive exec. */
-static inline void cglib_exec_child_setup(gpointer unused) {
-    (void)unused;
+   is C, and async-signal-safe), after GLib has set up the child's stdio:
+   the agent ignores SIGPIPE, and an ignored disposition would survive exec.
+   A non-NULL `merge_stderr` sends stderr to the stdout pipe (capture-output
+   `merged`; GLib 2.56 cannot hand one pipe to both). */
+static inline void cglib_exec_child_setup(gpointer merge_stderr) {
     signal(SIGPIPE, SIG_DFL);
+    if (merge_stderr) dup2(1, 2);
 }
 
 #endif

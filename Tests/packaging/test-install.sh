@@ -170,8 +170,11 @@ check "the failure says to run make build" grep -q 'make build' "$tmp/missing.lo
 check "install without a binary does not build either" test ! -e "$tmp/swift-was-called"
 check "install without a binary installs nothing" test ! -e "$tmp/root4"
 
-check "make -n build runs swift build -c release --static-swift-stdlib" \
-    grep -qx 'swift build -c release --static-swift-stdlib' <(make --no-print-directory -n build)
+make --no-print-directory -n build >"$tmp/build.txt"
+check "make -n build builds the release qemu-ga with the static Swift runtime" \
+    grep -q 'swift build -c release --static-swift-stdlib --product qemu-ga' "$tmp/build.txt"
+check "make -n build links it against the older glibc of the sysroot" \
+    grep -q -- '-Xclang-linker -Xswiftc --sysroot=.*/.build-sysroot/bullseye' "$tmp/build.txt"
 
 # Root is never needed with DESTDIR.  When this test runs as root, repeat the
 # install as an unprivileged user.

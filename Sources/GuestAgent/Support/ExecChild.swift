@@ -35,80 +35,53 @@ enum ExecChild {
     static func spawn(
         argv: [String], environment: [String]?, stdinPipe: Bool, stdout: Output, stderr: Output
     ) throws(SpawnError) -> Started {
-        // The agent's end of each pipe, and the child's end (closed here once
-        // the child has its copy).
-        var ours: [Int32] = []
-        var theirs: [Int32] = []
-        defer { theirs.forEach { _ = close($0) } }
-        func makePipe() throws(SpawnError) -> (read: Int32, write: Int32) {
-            var fds: [Int32] = [-1, -1]
-            var error: UnsafeMutablePointer<GError>?
-            guard g_unix_open_pipe(&fds, FD_CLOEXEC, &error) != 0 else {
-                ours.forEach { _ = close($0) }
-                throw SpawnError(message: takeErrorMessage(&error))
-            }
-            return (fds[0], fds[1])
-        }
-
-        var stdinFD: Int32 = -1, stdoutFD: Int32 = -1, stderrFD: Int32 = -1
-        var ourStdin: Int32?, ourStdout: Int32?, ourStderr: Int32?
-        if stdinPipe {
-            let pipe = try makePipe()
-            (stdinFD, ourStdin) = (pipe.read, pipe.write)
-            theirs.append(pipe.read)
-            ours.append(pipe.write)
-        }
-        if stdout == .pipe {
-            let pipe = try makePipe()
-            (stdoutFD, ourStdout) = (pipe.write, pipe.read)
-            theirs.append(pipe.write)
-            ours.append(pipe.read)
-        }
-        switch stderr {
-        case .pipe:
-            let pipe = try makePipe()
-            (stderrFD, ourStderr) = (pipe.write, pipe.read)
-            theirs.append(pipe.write)
-            ours.append(pipe.read)
-        case .stdout:
-            stderrFD = stdoutFD
-        case .devNull:
-            break
-        }
-
+        // GLib makes the pipes it is given a place for (close-on-exec on our
+        // side); a nil place means /dev/null, or with `merged` stderr the
+        // stdout pipe, which the child setup puts there.
         var flags = G_SPAWN_SEARCH_PATH.rawValue | G_SPAWN_DO_NOT_REAP_CHILD.rawValue
             | G_SPAWN_SEARCH_PATH_FROM_ENVP.rawValue
         if stdout == .devNull { flags |= G_SPAWN_STDOUT_TO_DEV_NULL.rawValue }
         if stderr == .devNull { flags |= G_SPAWN_STDERR_TO_DEV_NULL.rawValue }
-
+        var stdinFD: Int32 = -1, stdoutFD: Int32 = -1, stderrFD: Int32 = -1
         var pid: GPid = 0
         var error: UnsafeMutablePointer<GError>?
+        let mergeStderr = stderr == .stdout ? UnsafeMutableRawPointer(bitPattern: 1) : nil
         let started = withCStrings(argv) { cArgv in
             withOptionalCStrings(environment) { cEnvironment in
-                g_spawn_async_with_pipes_and_fds(
-                    nil, cArgv, cEnvironment, GSpawnFlags(rawValue: flags),
-                    cglib_exec_child_setup, nil, stdinFD, stdoutFD, stderrFD, nil, nil, 0,
-                    &pid, nil, nil, nil, &error)
+                withOptionalPlace(stdinPipe, &stdinFD) { stdinPlace in
+                    withOptionalPlace(stdout == .pipe, &stdoutFD) { stdoutPlace in
+                        withOptionalPlace(stderr == .pipe, &stderrFD) { stderrPlace in
+                            g_spawn_async_with_pipes(
+                                nil, cArgv, cEnvironment,
+                                GSpawnFlags(rawValue: flags), cglib_exec_child_setup, mergeStderr,
+                                &pid, stdinPlace, stdoutPlace, stderrPlace, &error)
+                        }
+                    }
+                }
             }
         }
-        guard started != 0 else {
-            ours.forEach { _ = close($0) }
-            throw SpawnError(message: takeErrorMessage(&error))
-        }
-        return Started(pid: pid, stdin: ourStdin.map(PipeEnd.init), stdout: ourStdout.map(PipeEnd.init),
-                       stderr: ourStderr.map(PipeEnd.init))
+        guard started != 0 else { throw SpawnError(message: takeErrorMessage(&error)) }
+        func end(_ descriptor: Int32) -> PipeEnd? { descriptor >= 0 ? PipeEnd(descriptor) : nil }
+        return Started(pid: pid, stdin: end(stdinFD), stdout: end(stdoutFD), stderr: end(stderrFD))
     }
 }
 
-/// A NULL-terminated C array of the strings, valid during `body`.
-private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
-    let copies = strings.map { strdup($0) }
-    defer { copies.forEach { free($0) } }
-    let array: [UnsafePointer<CChar>?] = copies.map { UnsafePointer($0) } + [nil]
-    return array.withUnsafeBufferPointer { body($0.baseAddress!) }
+/// `&place` when `wanted`, else nil: GLib makes a pipe only where it is
+/// given a place for its descriptor.
+private func withOptionalPlace<R>(_ wanted: Bool, _ place: inout Int32, _ body: (UnsafeMutablePointer<Int32>?) -> R) -> R {
+    guard wanted else { return body(nil) }
+    return withUnsafeMutablePointer(to: &place) { body($0) }
 }
 
-private func withOptionalCStrings<R>(_ strings: [String]?, _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+/// A NULL-terminated C array of copies of the strings, valid during `body`
+/// (mutable, as GLib's spawn functions declare their vectors).
+private func withCStrings<R>(_ strings: [String], _ body: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+    var array: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) } + [nil]
+    defer { array.forEach { free($0) } }
+    return array.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+}
+
+private func withOptionalCStrings<R>(_ strings: [String]?, _ body: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> R) -> R {
     guard let strings else { return body(nil) }
     return withCStrings(strings) { body($0) }
 }

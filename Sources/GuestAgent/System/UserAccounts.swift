@@ -11,8 +11,7 @@ struct UserAccount: Equatable {
 
 extension SystemEnvironment {
     /// The passwd entry of `name`: the real machine's database through
-    /// GLib's `g_unix_get_passwd_entry` (getpwnam), as qemu-ga looks it up,
-    /// or a fixture's `<root>/etc/passwd`. Throws the reason qemu-ga gives:
+    /// getpwnam_r, as qemu-ga looks it up, or a fixture's `<root>/etc/passwd`. Throws the reason qemu-ga gives:
     /// with glibc, `Success` for a user that does not exist.
     func userAccount(named name: String) throws(KeyFileError) -> UserAccount {
         guard isRealRoot else {
@@ -25,9 +24,30 @@ extension SystemEnvironment {
             }
             throw KeyFileError(message: String(cString: strerror(0)))
         }
-        var error: UnsafeMutablePointer<GError>?
-        guard let entry = g_unix_get_passwd_entry(name, &error) else { throw KeyFileError(error: &error) }
-        defer { g_free(entry) }
-        return UserAccount(uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid, home: String(cString: entry.pointee.pw_dir))
+        return try lookUpUser(named: name)
+    }
+}
+
+/// getpwnam_r with a buffer that grows while glibc asks for more, as GLib's
+/// `g_unix_get_passwd_entry` (2.64) does it; the error text is its
+/// `strerror` of getpwnam_r's result, so `Success` for a user that does not
+/// exist.
+private func lookUpUser(named name: String) throws(KeyFileError) -> UserAccount {
+    var size = max(Int(sysconf(Int32(_SC_GETPW_R_SIZE_MAX))), 1024)
+    while true {
+        var buffer = [CChar](repeating: 0, count: size)
+        let outcome: Result<UserAccount, KeyFileError>? = buffer.withUnsafeMutableBufferPointer { buffer in
+            var entry = passwd()
+            var found: UnsafeMutablePointer<passwd>?
+            let result = getpwnam_r(name, &entry, buffer.baseAddress!, buffer.count, &found)
+            if result == ERANGE && buffer.count < 1 << 20 { return nil }
+            guard result == 0, found != nil else { return .failure(KeyFileError(message: String(cString: strerror(result)))) }
+            return .success(UserAccount(uid: entry.pw_uid, gid: entry.pw_gid, home: String(cString: entry.pw_dir)))
+        }
+        guard let outcome else {
+            size *= 2
+            continue
+        }
+        return try outcome.get()
     }
 }
