@@ -10,6 +10,7 @@
 #   make check-portable             the binary's glibc/GLib floor and Debian 11 and 13
 #                                   userlands (Tests/portability/run)
 #   make check-vm                   the end-to-end test in a real VM (Tests/vm/run)
+#   make check-libvirt              that VM under a private libvirtd, driven by virsh (Tests/vm/libvirt)
 #   make check-robustness           sanitizers, soak and fuzzers, short forms
 #                                   (Tests/robustness/run-ci)
 #
@@ -35,7 +36,7 @@ INSTALL       ?= install
 HOOK    = $(DESTDIR)$(SYSCONFDIR)/qemu/fsfreeze-hook
 UNIT    = $(DESTDIR)$(UNITDIR)/qemu-guest-agent.service
 
-.PHONY: all deps run build check-floor check-portable install uninstall check check-packaging check-vm check-robustness
+.PHONY: all deps run build check-floor check-portable install uninstall check check-packaging check-vm check-libvirt check-robustness
 
 all: build
 
@@ -120,6 +121,9 @@ check-packaging:
 
 check-vm:
 	Tests/vm/run
+
+check-libvirt:
+	Tests/vm/libvirt
 
 check-robustness:
 	Tests/robustness/run-ci
