@@ -13,6 +13,11 @@
 #   make check-libvirt              that VM under a private libvirtd, driven by virsh (Tests/vm/libvirt)
 #   make check-robustness           sanitizers, soak and fuzzers, short forms
 #                                   (Tests/robustness/run-ci)
+#   make deb                        build, then .build-packages/swift-qemu-ga_<v>-1_amd64.deb
+#   make rpm                        build, then .build-packages/swift-qemu-ga-<v>-1.x86_64.rpm
+#                                   (packaging/build-packages; PACKAGES_DIR=... elsewhere)
+#   make check-packages             build, then both packages and their checks
+#                                   (Tests/packaging/test-packages.sh; not part of check)
 #
 # "install" never builds: run "make build" first (or point BINARY at a
 # binary built elsewhere).  With DESTDIR set it needs no root.
@@ -36,7 +41,7 @@ INSTALL       ?= install
 HOOK    = $(DESTDIR)$(SYSCONFDIR)/qemu/fsfreeze-hook
 UNIT    = $(DESTDIR)$(UNITDIR)/qemu-guest-agent.service
 
-.PHONY: all deps run build check-floor check-portable install uninstall check check-packaging check-vm check-libvirt check-robustness
+.PHONY: all deps run build check-floor check-portable install uninstall check check-packaging check-vm check-libvirt check-robustness deps-packages deb rpm check-packages
 
 all: build
 
@@ -127,3 +132,25 @@ check-libvirt:
 
 check-robustness:
 	Tests/robustness/run-ci
+
+# Packages (Tests/packaging/test-packages.sh checks them).  dpkg-deb and
+# rpmbuild come from Debian's dpkg-dev and rpm, the checks use lintian, man
+# and cpio; installed when missing, as deps does.
+PACKAGES_DIR  ?= .build-packages
+PACKAGE_TOOLS  = dpkg-dev rpm lintian man-db cpio
+deps-packages:
+	@missing=$$(for package in $(PACKAGE_TOOLS); do \
+		dpkg-query -W -f='$${Status}\n' $$package 2>/dev/null | grep -q '^install ok installed' || echo $$package; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+deb: build deps-packages
+	BINARY=$(BINARY) packaging/build-packages deb $(PACKAGES_DIR)
+
+rpm: build deps-packages
+	BINARY=$(BINARY) packaging/build-packages rpm $(PACKAGES_DIR)
+
+check-packages: build deps-packages
+	BINARY=$(BINARY) bash Tests/packaging/test-packages.sh
