@@ -341,9 +341,13 @@ echo "step giveback $(apt install /tmp/qemu-guest-agent.deb >/tmp/3.log 2>&1 && 
 echo "step debian-files $(/usr/sbin/qemu-ga | tr ' ' _) $(grep -q 'stand-in for Debian fsfreeze-hook' /etc/qemu/fsfreeze-hook && echo hook-ok)"
 dpkg --purge swift-qemu-ga >/dev/null 2>&1
 echo "step purge $(state swift-qemu-ga)none $(test -f /etc/qemu/fsfreeze-hook && echo hook-kept)"
+echo '# local change' >>/etc/qemu/fsfreeze-hook
+cp /etc/qemu/fsfreeze-hook /tmp/edited-hook
+apt -o Dpkg::Options::=--force-confold install /tmp/swift-qemu-ga.deb >/tmp/4.log 2>&1
+echo "step edited $(state swift-qemu-ga) $(cmp -s /tmp/edited-hook /etc/qemu/fsfreeze-hook && echo kept) $(grep -q 'swift-qemu-ga: fsfreeze hook' /etc/qemu/fsfreeze-hook.dpkg-dist && echo dist)"
 EOF
     unshare -m sh -c "mount -t proc proc '$root/proc' && chroot '$root' bash /tmp/steps" >"$tmp/takeover.txt" 2>&1
-    cp "$root"/tmp/[123].log "$tmp/" 2>/dev/null
+    cp "$root"/tmp/[1234].log "$tmp/" 2>/dev/null
     rm -rf "$root"
 }
 step() { sed -n "s/^step $1 //p" "$tmp/takeover.txt"; }
@@ -364,7 +368,9 @@ else
         equal "$(step giveback)" "ok ii rc"
     check "give back: Debian's binary and hook are back" equal "$(step debian-files)" "stand-in_for_Debian_qemu-ga hook-ok"
     check "give back: purging ours leaves Debian's hook alone" equal "$(step purge)" "none hook-kept"
-    if [ "$failed" != "$before" ]; then sed 's/^/#   /' "$tmp/takeover.txt" "$tmp"/[123].log 2>/dev/null | tail -40; fi
+    check "takeover with an edited Debian hook (--force-confold): the edit is kept, ours is .dpkg-dist" \
+        equal "$(step edited)" "ii kept dist"
+    if [ "$failed" != "$before" ]; then sed 's/^/#   /' "$tmp/takeover.txt" "$tmp"/[1234].log 2>/dev/null | tail -40; fi
 fi
 
 # ---------------------------------------------------------------------------
@@ -433,6 +439,13 @@ check "rpm unit: Debian's directives but ExecStart, plus IgnoreOnIsolate, UMask,
     equal "$(directives "$unit" | grep -vE '^(ExecStart=|  -|IgnoreOnIsolate=true$|UMask=0077$|EnvironmentFile=-/etc/sysconfig/qemu-ga$|WantedBy=dev-virtio\\x2dports-org\.qemu\.guest_agent\.0\.device$)')" \
     "$(directives systemd/qemu-guest-agent.service | grep -v '^ExecStart=')"
 execstart=$(sed -n '/^ExecStart=/,/[^\\]$/p' "$unit" | sed -e 's/\\$//' -e 's/^ExecStart=//' | tr -s ' \n' '  ')
+if command -v systemd-analyze >/dev/null; then
+    for u in "$x/lib/systemd/system/qemu-guest-agent.service" "$unit"; do
+        cp "$u" "$tmp/qemu-guest-agent.service"
+        check "systemd-analyze verify accepts the ${u#$tmp/} (but for a missing /usr/bin/qemu-ga here)" \
+            test -z "$(systemd-analyze verify "$tmp/qemu-guest-agent.service" 2>&1 | grep -v 'Command /usr/bin/qemu-ga is not executable')"
+    done
+fi
 check "rpm unit: runs /usr/bin/qemu-ga on the virtio port with the sysconfig variables" \
     equal "$execstart" '/usr/bin/qemu-ga --method=virtio-serial --path=/dev/virtio-ports/org.qemu.guest_agent.0 --block-rpcs=${BLACKLIST_RPC} --block-rpcs=${BLOCK_RPCS} $FILTER_RPC_ARGS -F${FSFREEZE_HOOK_PATHNAME} '
 
