@@ -548,8 +548,8 @@ if stand_in "$tmp/stand-in"; then
         equal "$(rpm --root "$rroot" --dbpath /var/lib/rpm -qa --qf '%{NAME}\n' | sort | tr '\n' ' ')" "fake-base swift-qemu-ga "
     check "rpm -U: the edited /etc/sysconfig/qemu-ga is kept, ours is .rpmnew" \
         bash -c "grep -qx 'BLACKLIST_RPC=guest-exec,guest-exec-status' '$rroot/etc/sysconfig/qemu-ga' && cmp -s '$rroot/etc/sysconfig/qemu-ga.rpmnew' '$rx/etc/sysconfig/qemu-ga'"
-    check "rpm -U: the binary and hook are ours" \
-        bash -c "cmp -s '$rroot/usr/bin/qemu-ga' '$stripped' && cmp -s '$rroot/etc/qemu-ga/fsfreeze-hook' config/fsfreeze-hook"
+    check "rpm -U: the binary, hook and unit are ours" \
+        bash -c "cmp -s '$rroot/usr/bin/qemu-ga' '$stripped' && cmp -s '$rroot/etc/qemu-ga/fsfreeze-hook' config/fsfreeze-hook && cmp -s '$rroot/usr/lib/systemd/system/qemu-guest-agent.service' '$unit'"
     check "rpm: qemu-guest-agent cannot be installed beside ours" \
         bash -c "! rpm --root '$rroot' --dbpath /var/lib/rpm -i --test '$tmp/stand-in/qemu-guest-agent.rpm' >/dev/null 2>&1"
     rpm_root -e --noscripts swift-qemu-ga
