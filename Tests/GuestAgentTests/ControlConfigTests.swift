@@ -2,8 +2,8 @@ import Glibc
 import Testing
 @testable import GuestAgent
 
-/// Our two options of the fsfreeze safety net: `thaw-after` and
-/// `kill-hook-after`, as keys and as long options.
+/// Our own options, as keys and as long options: the fsfreeze safety net
+/// (`thaw-after`, `kill-hook-after`) and `exec-output-budget`.
 @Suite struct ControlConfigTests {
     private func configure(_ arguments: [String], config: String = "") -> StartupAction {
         var template = Array("/tmp/qga-conf-XXXXXX".utf8CString)
@@ -37,6 +37,19 @@ import Testing
         #expect(config(configure(["--thaw=5", "--kill=6"]))?.killHookAfter == 6)
     }
 
+    @Test func execOutputBudget() {
+        let plain = config(configure([]))
+        #expect(plain?.execOutputBudget == nil && plain?.execOutputBudgetBytes == 256 << 20)
+        #expect(config(configure(["--exec-output-budget=1"]))?.execOutputBudgetBytes == 1 << 20)
+        #expect(config(configure([], config: "[general]\nexec-output-budget=4096\n"))?.execOutputBudgetBytes == 4 << 30)
+        // 0: no budget at all.
+        let unbounded = config(configure(["--exec-output-budget", "0"]))
+        #expect(unbounded?.execOutputBudget == 0 && unbounded?.execOutputBudgetBytes == nil)
+        // The last one wins, the command line over the file.
+        #expect(config(configure(["--exec-output-budget=1", "--exec-output=2"], config: "[general]\nexec-output-budget=3\n"))?
+            .execOutputBudget == 2)
+    }
+
     /// qemu-ga's own abbreviations stay unambiguous: no new option shares
     /// a first letter with one of qemu-ga's.
     @Test func qemuGasAbbreviationsStillWork() {
@@ -45,12 +58,14 @@ import Testing
         #expect(config(configure(["--s=/state"]))?.stateDirectory == "/state")
     }
 
-    @Test(arguments: [["--thaw-after=-1"], ["--thaw-after=x"], ["--kill-hook-after="], ["--kill-hook-after=99999999999"]])
-    func badSecondsStopTheAgent(arguments: [String]) {
+    @Test(arguments: [["--thaw-after=-1"], ["--thaw-after=x"], ["--kill-hook-after="], ["--kill-hook-after=99999999999"],
+                      ["--exec-output-budget=-1"], ["--exec-output-budget=1.5"], ["--exec-output-budget=lots"]])
+    func badNumbersStopTheAgent(arguments: [String]) {
         #expect(configure(arguments) == .exit(status: 1, output: ""))
     }
 
-    @Test(arguments: ["[general]\nthaw-after=-5\n", "[general]\nkill-hook-after=soon\n"])
+    @Test(arguments: ["[general]\nthaw-after=-5\n", "[general]\nkill-hook-after=soon\n", "[general]\nexec-output-budget=-1\n",
+                      "[general]\nexec-output-budget=1M\n"])
     func badKeysStopTheAgent(text: String) {
         #expect(configure([], config: text) == .exit(status: 1, output: ""))
     }
@@ -59,10 +74,11 @@ import Testing
     /// dump reads back as the same configuration.
     @Test func dump() {
         let plain = config(configure(["-F"]))?.dump() ?? ""
-        #expect(!plain.contains("thaw-after") && !plain.contains("kill-hook-after"))
-        let first = config(configure(["-m", "virtio-serial", "-F/hook", "--thaw-after=120", "--kill-hook-after=0"]))
+        #expect(!plain.contains("thaw-after") && !plain.contains("kill-hook-after") && !plain.contains("exec-output-budget"))
+        let first = config(configure(["-m", "virtio-serial", "-F/hook", "--thaw-after=120", "--kill-hook-after=0",
+                                      "--exec-output-budget=64"]))
         let dumped = first?.dump() ?? ""
-        #expect(dumped.contains("fsfreeze-hook=/hook\nthaw-after=120\nkill-hook-after=0\nstatedir="), "\(dumped)")
+        #expect(dumped.contains("fsfreeze-hook=/hook\nthaw-after=120\nkill-hook-after=0\nexec-output-budget=64\nstatedir="), "\(dumped)")
         let second = config(configure([], config: dumped))
         #expect(second == first)
         #expect(second?.dump() == dumped)
@@ -73,6 +89,7 @@ import Testing
             Issue.record("no help")
             return
         }
-        #expect(text.contains("--thaw-after=SECONDS") && text.contains("--kill-hook-after=SECONDS"))
+        #expect(text.contains("--thaw-after=SECONDS") && text.contains("--kill-hook-after=SECONDS")
+                && text.contains("--exec-output-budget=MiB"))
     }
 }

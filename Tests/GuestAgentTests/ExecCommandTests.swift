@@ -68,4 +68,26 @@ struct ExecCommandTests {
             #expect(client.ask(status(pid)) == #"{"return": {"exitcode": \#(index % 7), "err-data": "\#(err)", "out-data": "\#(out)", "err-truncated": false, "out-truncated": false, "exited": true}}"#)
         }
     }
+
+    @Test("The output budget: what does not fit is discarded and marked; a poll and a dropped record give it back")
+    func outputBudget() {
+        let agent = GAState()
+        agent.guestProcesses = GuestProcesses(log: agent.log, finishedLimit: 1, outputBudget: 100_000)
+        let processes = agent.guestProcesses
+        let client = CommandClient(agent)
+        let capture = #","capture-output":true"#
+        let first = runToExit(client, exec("/bin/sh", ["-c", "head -c 150000 /dev/zero"], extra: capture))
+        #expect(processes.budgetLeft == 0)
+        let second = runToExit(client, exec("/bin/sh", ["-c", "echo lost; exit 4"], extra: capture))
+        // The second's exit drops the first's record (limit 1), and its bytes with it.
+        #expect(processes.budgetLeft == 100_000)
+        #expect(client.ask(status(first)) == errorReply("Invalid parameter 'pid'"))
+        #expect(client.ask(status(second)) == #"{"return": {"exitcode": 4, "out-data": "", "out-truncated": true, "exited": true}}"#)
+        let third = runToExit(client, exec("/bin/sh", ["-c", "head -c 50000 /dev/zero"], extra: capture))
+        // The memory held is the bytes kept, give or take the last 64 KiB piece.
+        #expect((50_000..<50_000 + (64 << 10)).contains(100_000 - processes.budgetLeft))
+        let zeros = Base64.encode([UInt8](repeating: 0, count: 50_000))
+        #expect(client.ask(status(third)) == #"{"return": {"exitcode": 0, "out-data": "\#(zeros)", "out-truncated": false, "exited": true}}"#)
+        #expect(processes.budgetLeft == 100_000)
+    }
 }

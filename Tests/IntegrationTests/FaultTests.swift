@@ -239,10 +239,6 @@ private func expectSameDescriptors(_ after: [String], _ before: [String], source
             sourceLocation: sourceLocation)
 }
 
-/// These tests, and the agent built with them, run under AddressSanitizer
-/// (Tests/sanitizers/run).
-private let builtWithAddressSanitizer = dlsym(dlopen(nil, RTLD_NOW), "__asan_init") != nil
-
 /// `qga.state` holding `counter` as the next handle.
 private func counterFile(_ counter: Int) -> Bytes { Bytes("[global]\nfd_counter=\(counter)\n".utf8) }
 
@@ -284,13 +280,6 @@ extension Agent {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return names.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + $0) }
             .map { $0.hasPrefix("socket:") || $0.hasPrefix("pipe:") ? String($0.prefix { $0 != ":" }) : $0 }.sorted()
-    }
-
-    /// VmRSS in KiB.
-    var residentKiB: Int {
-        let status = String(decoding: readFile("/proc/\(pid)/status") ?? [], as: UTF8.self)
-        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
     }
 
     /// A second client once `session`'s has left (one client at a time).

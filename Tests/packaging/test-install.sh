@@ -317,6 +317,10 @@ for key in daemon method path logfile pidfile fsfreeze-hook statedir verbose \
     retry-path block-rpcs allow-rpcs; do
     check "example config documents key $key" grep -qE "^#$key =( |$)" "$conf"
 done
+# Our own keys, with their defaults (-D prints them only when set).
+for line in '#thaw-after = 0' '#kill-hook-after = 0' '#exec-output-budget = 256'; do
+    check "example config documents ${line#\#}" has_line "$conf" "$line"
+done
 check "example config says list keys are separated by \",\"" grep -qF 'separated by ","' "$conf"
 check "example config says \";\" is accepted too" grep -qF 'also accepts ";"' "$conf"
 check "example config says daemonize is read as daemon" \

@@ -11,7 +11,10 @@ import QMPJSON
 /// `finishedLimit` records of finished children wait to be asked about;
 /// past that the oldest finished ones are forgotten (a later
 /// guest-exec-status for them gets the unknown-pid error). Running
-/// children are never forgotten.
+/// children are never forgotten. And the output they keep is bounded by
+/// one budget for all of them (`exec-output-budget`): what does not fit is
+/// read and discarded as past the per-stream limit, so no child is ever
+/// blocked, and the host's polls give the memory back.
 final class GuestProcesses {
     /// Output kept per stream; the rest is read and thrown away.
     static let captureLimit = 16 << 20
@@ -21,11 +24,55 @@ final class GuestProcesses {
 
     /// One captured output stream.
     final class Capture {
-        var data: [UInt8] = []
+        /// What was kept, in pieces allocated once at their final size
+        /// (256 bytes, doubling up to 64 KiB): growing never copies what is
+        /// kept, only the last piece has room left, and the memory held is
+        /// what the budget counts (an array growing by doubling would hold
+        /// up to twice what it keeps).
+        private var pieces: [[UInt8]] = []
+        private(set) var count = 0
+        /// The pieces' sizes: what this stream holds of the budget.
+        private(set) var reserved = 0
         var truncated = false
         var pipe: PipeEnd?
         var isClosed: Bool { pipe == nil }
         init(_ pipe: PipeEnd) { self.pipe = pipe }
+
+        /// Piece n holds 256 << n bytes, up to 64 KiB.
+        private static func pieceSize(_ index: Int) -> Int { 256 << min(index, 8) }
+
+        /// Keeps what fits of `bytes` under the stream's limit, taking new
+        /// pieces out of `budget`; returns how many bytes were kept.
+        func keep(_ bytes: UnsafeRawBufferPointer, budget: inout Int) -> Int {
+            var kept = 0
+            while kept < bytes.count {
+                if reserved == count {
+                    let size = min(Self.pieceSize(pieces.count), budget, GuestProcesses.captureLimit - count)
+                    guard size > 0 else { break }
+                    pieces.append([])
+                    pieces[pieces.count - 1].reserveCapacity(size)
+                    reserved += size
+                    budget -= size
+                }
+                let length = min(reserved - count, bytes.count - kept)
+                pieces[pieces.count - 1].append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[kept..<kept + length]))
+                count += length
+                kept += length
+            }
+            return kept
+        }
+
+        /// The bytes kept, in base64, written straight into the string.
+        func base64() -> String {
+            Base64.encode(reading: count) { storage in
+                var offset = 0
+                for piece in pieces {
+                    piece.withUnsafeBytes { (storage.baseAddress! + offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                    offset += piece.count
+                }
+                return offset
+            }
+        }
     }
 
     final class Process {
@@ -36,6 +83,8 @@ final class GuestProcesses {
         let stderr: Capture?
         var stdin: PipeEnd?
         var childWatch: GLibSource?
+        /// Output was discarded for the budget (said once in syslog).
+        var overBudget = false
 
         init(pid: pid_t, stdout: Capture?, stderr: Capture?, stdin: PipeEnd?) {
             self.pid = pid
@@ -43,6 +92,8 @@ final class GuestProcesses {
             self.stderr = stderr
             self.stdin = stdin
         }
+
+        var captures: [Capture] { [stdout, stderr].compactMap { $0 } }
 
         /// Reaped, and every captured stream has reached its end.
         var hasExited: Bool { status != nil && stdout?.isClosed != false && stderr?.isClosed != false }
@@ -57,25 +108,33 @@ final class GuestProcesses {
     }
 
     let finishedLimit: Int
+    /// `exec-output-budget` in bytes (nil: unbounded), and what is left of it.
+    let outputBudget: Int?
+    private(set) var budgetLeft: Int
     private let log: GALog
     /// In start order, as qemu-ga searches them (a reused pid finds the older record).
     private var processes: [Process] = []
     /// The exited ones nobody has been told about, oldest first.
     private var finished: [Process] = []
-    private var scratch = [UInt8]()
+    /// Each read lands here first; what is kept is copied into its stream.
+    private var scratch = [UInt8](repeating: 0, count: readSize)
 
-    init(log: GALog, finishedLimit: Int = defaultFinishedLimit) {
+    init(log: GALog, finishedLimit: Int = defaultFinishedLimit, outputBudget: Int? = GAConfig().execOutputBudgetBytes) {
         self.log = log
         self.finishedLimit = finishedLimit
+        self.outputBudget = outputBudget
+        budgetLeft = outputBudget ?? .max
     }
 
     func find(_ pid: Int64) -> Process? { processes.first { Int64($0.pid) == pid } }
 
-    /// Forgets a record whose exit has been reported.
+    /// Forgets a record (its exit reported, or dropped by the record cap),
+    /// giving its output's memory back to the budget.
     func remove(_ process: Process) {
         processes.removeAll { $0 === process }
         finished.removeAll { $0 === process }
         process.close()
+        for capture in process.captures { budgetLeft += capture.reserved }
     }
 
     /// Starts watching a child that was just spawned.
@@ -89,9 +148,9 @@ final class GuestProcesses {
             process.childWatch = nil
             noteProgress(process)
         }
-        for capture in [process.stdout, process.stderr].compactMap({ $0 }) {
+        for capture in process.captures {
             capture.pipe?.watch(ioCondition(G_IO_IN, G_IO_HUP, G_IO_ERR)) { [unowned self, unowned process] condition in
-                readOutput(capture, condition)
+                readOutput(capture, of: process, condition)
                 if capture.isClosed { noteProgress(process) }
                 return !capture.isClosed
             }
@@ -102,9 +161,9 @@ final class GuestProcesses {
         return process
     }
 
-    /// Reads what one wake-up offers: into the capture up to its limit, then
-    /// into the void.
-    private func readOutput(_ capture: Capture, _ condition: GIOCondition) {
+    /// Reads what one wake-up offers and keeps what the stream's limit and
+    /// the budget allow; the rest goes into the void.
+    private func readOutput(_ capture: Capture, of process: Process, _ condition: GIOCondition) {
         guard let pipe = capture.pipe else { return }
         // A hang-up with nothing left to read is the end.
         if !condition.contains(G_IO_IN) {
@@ -112,17 +171,16 @@ final class GuestProcesses {
             pipe.close()
             return
         }
-        let room = Self.captureLimit - capture.data.count
-        let outcome: PipeEnd.Transfer
-        if room > 0 {
-            outcome = pipe.read(appendingTo: &capture.data, maximum: min(room, Self.readSize))
-        } else {
-            scratch.removeAll(keepingCapacity: true)
-            outcome = pipe.read(appendingTo: &scratch, maximum: Self.readSize)
-            if case .done = outcome { capture.truncated = true }
-        }
-        switch outcome {
-        case .done, .wouldBlock: break
+        switch scratch.withUnsafeMutableBytes({ pipe.read(into: $0) }) {
+        case .done(let count):
+            let kept = scratch.withUnsafeBytes { capture.keep(UnsafeRawBufferPointer(rebasing: $0.prefix(count)), budget: &budgetLeft) }
+            guard kept < count else { break }
+            capture.truncated = true
+            if capture.count < Self.captureLimit, !process.overBudget, let outputBudget {
+                process.overBudget = true
+                log.syslog("exec-output-budget (\(outputBudget >> 20) MiB) is full: discarding output of guest-exec child \(process.pid)")
+            }
+        case .wouldBlock: break
         case .end, .failed:
             capture.pipe = nil
             pipe.close()
@@ -160,10 +218,9 @@ final class GuestProcesses {
         guard process.hasExited, !finished.contains(where: { $0 === process }) else { return }
         finished.append(process)
         while finished.count > finishedLimit {
-            let oldest = finished.removeFirst()
+            let oldest = finished[0]
             log.debug("forgetting the unreported exit of guest-exec child \(oldest.pid)")
-            processes.removeAll { $0 === oldest }
-            oldest.close()
+            remove(oldest)
         }
     }
 }
@@ -294,14 +351,14 @@ struct GuestExecStatus: @MainActor GuestAgentCommand {
         } else if signal != 0x7F {
             result.signal = Int64(signal)
         }
-        if let capture = process.stdout, !capture.data.isEmpty {
-            result.outData = Base64.encode(capture.data)
-            result.outTruncated = capture.truncated
+        // As qemu-ga, data and flag only for a stream that gave something;
+        // also when the budget left nothing of it to keep.
+        func report(_ capture: GuestProcesses.Capture?) -> (String?, Bool?) {
+            guard let capture, capture.count > 0 || capture.truncated else { return (nil, nil) }
+            return (capture.base64(), capture.truncated)
         }
-        if let capture = process.stderr, !capture.data.isEmpty {
-            result.errData = Base64.encode(capture.data)
-            result.errTruncated = capture.truncated
-        }
+        (result.outData, result.outTruncated) = report(process.stdout)
+        (result.errData, result.errTruncated) = report(process.stderr)
         processes.remove(process)
         return result
     }

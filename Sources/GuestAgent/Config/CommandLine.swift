@@ -29,6 +29,7 @@ public enum AgentCommandLine {
     // day can clash.
     private static let thawAfter: Character = "\u{100}"
     private static let killHookAfter: Character = "\u{101}"
+    private static let execOutputBudget: Character = "\u{102}"
 
     private static let options: [Option] = [
         Option(long: "help", short: "h", argument: .none),
@@ -48,6 +49,7 @@ public enum AgentCommandLine {
         Option(long: "retry-path", short: "r", argument: .none),
         Option(long: GAConfig.thawAfterKey, short: thawAfter, argument: .required),
         Option(long: GAConfig.killHookAfterKey, short: killHookAfter, argument: .required),
+        Option(long: GAConfig.execOutputBudgetKey, short: execOutputBudget, argument: .required),
     ]
 
     /// Reads the config file (`-c`, else `$QGA_CONF`, else
@@ -94,14 +96,18 @@ public enum AgentCommandLine {
                 } else {
                     GAConfig.appendList(argument!, to: &config.allowedRPCs)
                 }
-            case thawAfter, killHookAfter:
-                let key = short == thawAfter ? GAConfig.thawAfterKey : GAConfig.killHookAfterKey
-                guard let seconds = GAConfig.seconds(argument!) else {
-                    writeAll(STDERR_FILENO, Array("\(program): --\(key) takes a number of seconds, not '\(argument!)'\n".utf8))
+            case thawAfter, killHookAfter, execOutputBudget:
+                let (key, unit, field): (String, String, WritableKeyPath<GAConfig, Int?>) = switch short {
+                case thawAfter: (GAConfig.thawAfterKey, "seconds", \.thawAfter)
+                case killHookAfter: (GAConfig.killHookAfterKey, "seconds", \.killHookAfter)
+                default: (GAConfig.execOutputBudgetKey, "MiB", \.execOutputBudget)
+                }
+                guard let number = GAConfig.number(argument!) else {
+                    writeAll(STDERR_FILENO, Array("\(program): --\(key) takes a number of \(unit), not '\(argument!)'\n".utf8))
                     action = .exit(status: 1, output: "")
                     break
                 }
-                if short == thawAfter { config.thawAfter = seconds } else { config.killHookAfter = seconds }
+                config[keyPath: field] = number
             case "V": action = .exit(status: 0, output: versionText)
             case "h": action = .exit(status: 0, output: helpText(program: program))
             default: action = .exit(status: 1, output: "Unknown option, try '\(program) --help' for more information.\n")
@@ -191,6 +197,10 @@ public enum AgentCommandLine {
                             kill an fsfreeze hook still running after SECONDS;
                             a freeze then fails with everything thawed
                             (default 0: wait for the hook)
+              --exec-output-budget=MiB
+                            guest-exec output kept for the host, all children
+                            together; the rest is discarded and marked
+                            truncated (default \(GAConfig.defaultExecOutputBudget), 0: no limit)
           -h, --help        print this help and exit
 
         swift-qemu-ga answers the QEMU Guest Agent protocol of QEMU \(qgaInterfaceVersion).

@@ -15,6 +15,10 @@ public struct GAConfig: Equatable, Sendable {
     /// Better than qemu-ga (`kill-hook-after`, seconds; nil or 0: wait
     /// forever): a hook running longer is killed and the freeze fails.
     public var killHookAfter: Int?
+    /// Better than qemu-ga (`exec-output-budget`, MiB; nil: the default,
+    /// 0: none): guest-exec output not yet handed to the host, all children
+    /// together; what does not fit is discarded and marked truncated.
+    public var execOutputBudget: Int?
     public var stateDirectory = "/var/run"
     public var verbose = false
     public var retryPath = false
@@ -34,9 +38,17 @@ public struct GAConfig: Equatable, Sendable {
     // qemu-ga option, so every abbreviation qemu-ga accepts stays unambiguous.
     static let thawAfterKey = "thaw-after"
     static let killHookAfterKey = "kill-hook-after"
+    static let execOutputBudgetKey = "exec-output-budget"
+    static let defaultExecOutputBudget = 256
 
-    /// A number of seconds given with an option or key: 0 or more.
-    static func seconds(_ text: String) -> Int? {
+    /// The exec output budget in bytes; nil: unbounded.
+    var execOutputBudgetBytes: Int? {
+        let mebibytes = execOutputBudget ?? GAConfig.defaultExecOutputBudget
+        return mebibytes > 0 ? mebibytes << 20 : nil
+    }
+
+    /// A number (seconds, MiB) given with an option: 0 or more.
+    static func number(_ text: String) -> Int? {
         guard let value = Int32(text), value >= 0 else { return nil }
         return Int(value)
     }
@@ -61,8 +73,9 @@ public struct GAConfig: Equatable, Sendable {
         if let logFile = try file.string(group, "logfile") { self.logFile = logFile }
         if let pidFile = try file.string(group, "pidfile") { self.pidFile = pidFile }
         if let hook = try file.string(group, "fsfreeze-hook") { fsfreezeHook = hook }
-        if let seconds = try file.seconds(group, GAConfig.thawAfterKey) { thawAfter = seconds }
-        if let seconds = try file.seconds(group, GAConfig.killHookAfterKey) { killHookAfter = seconds }
+        if let seconds = try file.number(group, GAConfig.thawAfterKey) { thawAfter = seconds }
+        if let seconds = try file.number(group, GAConfig.killHookAfterKey) { killHookAfter = seconds }
+        if let mebibytes = try file.number(group, GAConfig.execOutputBudgetKey) { execOutputBudget = mebibytes }
         if let stateDirectory = try file.string(group, "statedir") { self.stateDirectory = stateDirectory }
         if try file.boolean(group, "verbose") == true { verbose = true }
         if let retryPath = try file.boolean(group, "retry-path") { self.retryPath = retryPath }
@@ -85,6 +98,7 @@ public struct GAConfig: Equatable, Sendable {
         // configuration is qemu-ga's.
         if let thawAfter { file.set(group, GAConfig.thawAfterKey, integer: Int32(thawAfter)) }
         if let killHookAfter { file.set(group, GAConfig.killHookAfterKey, integer: Int32(killHookAfter)) }
+        if let execOutputBudget { file.set(group, GAConfig.execOutputBudgetKey, integer: Int32(execOutputBudget)) }
         file.set(group, "statedir", string: stateDirectory)
         file.set(group, "verbose", boolean: verbose)
         file.set(group, "retry-path", boolean: retryPath)
@@ -95,9 +109,9 @@ public struct GAConfig: Equatable, Sendable {
 }
 
 extension KeyFile {
-    /// A number of seconds: a non-negative integer, else GLib's error text
-    /// for a value that is not one.
-    fileprivate func seconds(_ group: String, _ key: String) throws(KeyFileError) -> Int? {
+    /// A number (seconds, MiB): a non-negative integer, else GLib's error
+    /// text for a value that is not one.
+    fileprivate func number(_ group: String, _ key: String) throws(KeyFileError) -> Int? {
         guard let value = try integer(group, key) else { return nil }
         guard value >= 0 else {
             throw KeyFileError(message: "Key file contains key “\(key)” in group “\(group)” which has a value that cannot be interpreted.")

@@ -123,17 +123,9 @@ final class PipeEnd {
         case failed(SystemError)
     }
 
-    /// One read(2) of up to `maximum` bytes, appended to `buffer`.
-    func read(appendingTo buffer: inout [UInt8], maximum: Int) -> Transfer {
-        let before = buffer.count
-        var outcome = Transfer.wouldBlock
-        buffer.append(contentsOf: repeatElement(0, count: maximum))
-        buffer.withUnsafeMutableBytes { bytes in
-            outcome = transfer { Glibc.read(descriptor, bytes.baseAddress! + before, maximum) }
-        }
-        let kept = if case .done(let count) = outcome { count } else { 0 }
-        buffer.removeLast(maximum - kept)
-        return outcome
+    /// One read(2) into `buffer`.
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> Transfer {
+        transfer { Glibc.read(descriptor, buffer.baseAddress!, buffer.count) }
     }
 
     /// One write(2) of as much of `bytes[offset...]` as the pipe takes.

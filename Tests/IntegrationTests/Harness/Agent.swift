@@ -242,6 +242,24 @@ final class Agent {
     }
 }
 
+extension Agent {
+    /// VmRSS in KiB.
+    var residentKiB: Int { statusKiB("VmRSS") }
+    /// VmHWM, the highest VmRSS so far, in KiB.
+    var peakResidentKiB: Int { statusKiB("VmHWM") }
+
+    private func statusKiB(_ field: String) -> Int {
+        let status = String(decoding: readFile("/proc/\(pid)/status") ?? [], as: UTF8.self)
+        let line = status.split(separator: "\n").first { $0.hasPrefix(field + ":") } ?? ""
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+    }
+}
+
+/// These tests, and the agent built with them, run under AddressSanitizer
+/// (Tests/sanitizers/run), whose quarantine keeps freed memory on purpose:
+/// memory bounds cannot be checked then.
+let builtWithAddressSanitizer = dlsym(dlopen(nil, RTLD_NOW), "__asan_init") != nil
+
 /// Runs `body` with a fresh agent and always `finish`es it (alive check,
 /// sync check, SIGTERM, temporary directory removed).
 func withAgent<R>(

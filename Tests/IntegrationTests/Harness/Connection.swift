@@ -187,13 +187,15 @@ final class Connection {
         var seen = 0
         var scanned = 0
         while true {
-            while scanned < pending.count {
-                if pending[scanned] == 0x0A {
-                    seen += 1
-                    if seen == lines { return take(scanned + 1) }
-                }
-                scanned += 1
+            // memchr: replies of tens of MiB are scanned at memory speed.
+            while scanned < pending.count, let newline = pending.withUnsafeBytes({ bytes in
+                memchr(bytes.baseAddress! + scanned, 0x0A, bytes.count - scanned).map { bytes.baseAddress!.distance(to: $0) }
+            }) {
+                scanned = newline + 1
+                seen += 1
+                if seen == lines { return take(scanned) }
             }
+            scanned = pending.count
             if lines == 0 { return [] }
             guard try waitAndRead(deadline: deadline) || ContinuousClock.now < deadline && !peerClosed else {
                 throw timeoutError("waiting for \(lines) lines (got \(seen))", timeout)
