@@ -523,7 +523,7 @@ stand-in for Fedora's qemu-guest-agent
 %install
 mkdir -p %{buildroot}/usr/bin %{buildroot}/etc/sysconfig %{buildroot}/etc/qemu-ga/fsfreeze-hook.d %{buildroot}/usr/lib/systemd/system
 printf '#!/bin/sh\necho stand-in\n' >%{buildroot}/usr/bin/qemu-ga
-echo '#BLACKLIST_RPC=' >%{buildroot}/etc/sysconfig/qemu-ga
+echo 'FILTER_RPC_ARGS=--allow-rpcs=guest-ping,guest-info' >%{buildroot}/etc/sysconfig/qemu-ga
 printf '#!/bin/sh\nexit 0\n' >%{buildroot}/etc/qemu-ga/fsfreeze-hook
 echo '[Unit]' >%{buildroot}/usr/lib/systemd/system/qemu-guest-agent.service
 %files
@@ -555,6 +555,27 @@ if stand_in "$tmp/stand-in"; then
     rpm_root -e --noscripts swift-qemu-ga
     check "rpm: once ours is erased, qemu-guest-agent installs again" \
         rpm_root -i --noscripts "$tmp/stand-in/qemu-guest-agent.rpm"
+    # With the scriptlets, in a copy of the Debian 13 root filesystem (a
+    # shell and coreutils for them; no systemd runs there): the replaced
+    # package's unedited sysconfig, which on RHEL restricts the commands,
+    # stays in force.
+    if [ "$(id -u)" = 0 ] && [ -f "$chroots/trixie/.complete" ]; then
+        sroot=$tmp/rpm-trixie
+        cp -a "$chroots/trixie" "$sroot"
+        rpm_s() { rpm --root "$sroot" --dbpath /var/lib/rpm "$@" 2>>"$tmp/rpm-scripts.log"; }
+        rpm_s --initdb
+        rpm_s -i "$tmp/stand-in/fake-base.rpm" "$tmp/stand-in/qemu-guest-agent.rpm"
+        check "rpm -U with scriptlets replaces the stand-in" rpm_s -U "$rpm"
+        check "rpm -U with scriptlets: the replaced package's unedited sysconfig stays, ours is .rpmnew" \
+            bash -c "grep -qx 'FILTER_RPC_ARGS=--allow-rpcs=guest-ping,guest-info' '$sroot/etc/sysconfig/qemu-ga' && cmp -s '$sroot/etc/sysconfig/qemu-ga.rpmnew' '$rx/etc/sysconfig/qemu-ga'"
+        check "rpm -U with scriptlets: no state left in /var/lib/rpm-state" test ! -e "$sroot/var/lib/rpm-state/swift-qemu-ga"
+        check "rpm -e with scriptlets" rpm_s -e swift-qemu-ga
+        check "rpm -e: the package's files are gone, the edited sysconfig saved" \
+            bash -c "test ! -e '$sroot/usr/bin/qemu-ga' && test -f '$sroot/etc/sysconfig/qemu-ga.rpmsave'"
+        rm -rf "$sroot"
+    else
+        skip "rpm -U with scriptlets in a Debian 13 root filesystem" "needs root and the portability rootfs"
+    fi
 else
     fail "rpmbuild builds the stand-in packages"
     sed 's/^/#   /' "$tmp/stand-in/build.log" | tail -20
