@@ -26,9 +26,9 @@ public enum AgentCommandLine {
     }
 
     // Our own options are long-only, so that no letter qemu-ga may take one
-    // day can clash.
-    private static let thawAfter: Character = "\u{100}"
-    private static let killHookAfter: Character = "\u{101}"
+    // day can clash: each gets getopt's value 0x100 + its index in
+    // `GAConfig.ownSettings`.
+    private static let firstOwnCode: UInt32 = 0x100
 
     private static let options: [Option] = [
         Option(long: "help", short: "h", argument: .none),
@@ -46,9 +46,10 @@ public enum AgentCommandLine {
         Option(long: "allow-rpcs", short: "a", argument: .required),
         Option(long: "statedir", short: "t", argument: .required),
         Option(long: "retry-path", short: "r", argument: .none),
-        Option(long: GAConfig.thawAfterKey, short: thawAfter, argument: .required),
-        Option(long: GAConfig.killHookAfterKey, short: killHookAfter, argument: .required),
-    ]
+    ] + GAConfig.ownSettings.indices.map { index in
+        Option(long: GAConfig.ownSettings[index].key, short: Character(Unicode.Scalar(firstOwnCode + UInt32(index))!),
+               argument: .required)
+    }
 
     /// Reads the config file (`-c`, else `$QGA_CONF`, else
     /// /etc/qemu/qemu-ga.conf), then the command line on top of it.
@@ -94,17 +95,26 @@ public enum AgentCommandLine {
                 } else {
                     GAConfig.appendList(argument!, to: &config.allowedRPCs)
                 }
-            case thawAfter, killHookAfter:
-                let key = short == thawAfter ? GAConfig.thawAfterKey : GAConfig.killHookAfterKey
-                guard let seconds = GAConfig.seconds(argument!) else {
-                    writeAll(STDERR_FILENO, Array("\(program): --\(key) takes a number of seconds, not '\(argument!)'\n".utf8))
-                    action = .exit(status: 1, output: "")
-                    break
-                }
-                if short == thawAfter { config.thawAfter = seconds } else { config.killHookAfter = seconds }
             case "V": action = .exit(status: 0, output: versionText)
             case "h": action = .exit(status: 0, output: helpText(program: program))
-            default: action = .exit(status: 1, output: "Unknown option, try '\(program) --help' for more information.\n")
+            default:
+                let index = Int(short.unicodeScalars.first!.value) - Int(firstOwnCode)
+                guard GAConfig.ownSettings.indices.contains(index) else {
+                    action = .exit(status: 1, output: "Unknown option, try '\(program) --help' for more information.\n")
+                    break
+                }
+                let setting = GAConfig.ownSettings[index]
+                switch setting.value {
+                case .seconds(let field):
+                    guard let seconds = GAConfig.seconds(argument!) else {
+                        writeAll(STDERR_FILENO, Array("\(program): --\(setting.key) takes a number of seconds, not '\(argument!)'\n".utf8))
+                        action = .exit(status: 1, output: "")
+                        break
+                    }
+                    config[keyPath: field] = seconds
+                case .list(let field):
+                    GAConfig.appendList(argument!, to: &config[keyPath: field])
+                }
             }
             return action == nil
         }
@@ -191,6 +201,24 @@ public enum AgentCommandLine {
                             kill an fsfreeze hook still running after SECONDS;
                             a freeze then fails with everything thawed
                             (default 0: wait for the hook)
+              --exec-timeout=SECONDS
+                            kill (SIGKILL) a guest-exec child still running
+                            after SECONDS (default 0: no limit)
+              --exclude-interfaces=LIST
+                            leave the interfaces whose names match one of
+                            these fnmatch patterns (veth*,docker?) out of
+                            guest-network-get-interfaces
+              --exec-allow=LIST
+                            guest-exec runs only programs whose canonical
+                            path (found through PATH, symlinks resolved)
+                            matches one of these fnmatch patterns, where *
+                            also matches / (default: every program)
+              --open-allow=LIST
+                            guest-file-open opens or creates only files whose
+                            canonical path matches one of these patterns
+                            (default: every file)
+                            Lists: items separated by ',' or ';'; each
+                            option given adds to its list
           -h, --help        print this help and exit
 
         swift-qemu-ga answers the QEMU Guest Agent protocol of QEMU \(qgaInterfaceVersion).

@@ -15,6 +15,18 @@ public struct GAConfig: Equatable, Sendable {
     /// Better than qemu-ga (`kill-hook-after`, seconds; nil or 0: wait
     /// forever): a hook running longer is killed and the freeze fails.
     public var killHookAfter: Int?
+    /// Beyond qemu-ga (`exec-timeout`, seconds; nil or 0: no limit): a
+    /// guest-exec child still running this long is killed with SIGKILL.
+    public var execTimeout: Int?
+    /// Beyond qemu-ga (`exclude-interfaces`, fnmatch patterns):
+    /// guest-network-get-interfaces leaves out the interfaces they match.
+    public var excludedInterfaces: [String]?
+    /// Beyond qemu-ga (`exec-allow`, fnmatch patterns; nil: everything):
+    /// the canonical paths of the programs guest-exec may run.
+    public var execAllow: [String]?
+    /// Beyond qemu-ga (`open-allow`, fnmatch patterns; nil: everything):
+    /// the canonical paths of the files guest-file-open may open or create.
+    public var openAllow: [String]?
     public var stateDirectory = "/var/run"
     public var verbose = false
     public var retryPath = false
@@ -30,10 +42,32 @@ public struct GAConfig: Equatable, Sendable {
     static let defaultConfigPath = "/etc/qemu/qemu-ga.conf"
     static let defaultFsfreezeHook = "/etc/qemu/fsfreeze-hook"
     static let group = "general"
-    // Our own keys and long options: their first letters begin no
-    // qemu-ga option, so every abbreviation qemu-ga accepts stays unambiguous.
-    static let thawAfterKey = "thaw-after"
-    static let killHookAfterKey = "kill-hook-after"
+
+    /// One of our own settings: a key of `[general]` and a long option of
+    /// the same name (no letter), printed by `-D` only when set, so that a
+    /// plain configuration dumps as qemu-ga's. Their first letters begin no
+    /// qemu-ga option, so every abbreviation qemu-ga accepts stays
+    /// unambiguous. (qemu-ga ignores the keys.)
+    struct OwnSetting {
+        enum Value {
+            /// A number of seconds, 0 or more; the last one given counts.
+            case seconds(WritableKeyPath<GAConfig, Int?>)
+            /// Items separated by `,` or `;`; each one given adds to the list.
+            case list(WritableKeyPath<GAConfig, [String]?>)
+        }
+
+        let key: String
+        let value: Value
+    }
+
+    static let ownSettings = [
+        OwnSetting(key: "thaw-after", value: .seconds(\.thawAfter)),
+        OwnSetting(key: "kill-hook-after", value: .seconds(\.killHookAfter)),
+        OwnSetting(key: "exec-timeout", value: .seconds(\.execTimeout)),
+        OwnSetting(key: "exclude-interfaces", value: .list(\.excludedInterfaces)),
+        OwnSetting(key: "exec-allow", value: .list(\.execAllow)),
+        OwnSetting(key: "open-allow", value: .list(\.openAllow)),
+    ]
 
     /// A number of seconds given with an option or key: 0 or more.
     static func seconds(_ text: String) -> Int? {
@@ -49,6 +83,14 @@ public struct GAConfig: Equatable, Sendable {
         list += names
     }
 
+    /// The same for one of our lists, which is set from then on, even
+    /// when `text` is empty (an empty allow list allows nothing).
+    static func appendList(_ text: String, to list: inout [String]?) {
+        var items = list ?? []
+        appendList(text, to: &items)
+        list = items
+    }
+
     /// Reads the keys of the `[general]` group that are present; booleans can
     /// only switch things on, as in qemu-ga.
     mutating func apply(_ file: KeyFile) throws(KeyFileError) {
@@ -61,8 +103,14 @@ public struct GAConfig: Equatable, Sendable {
         if let logFile = try file.string(group, "logfile") { self.logFile = logFile }
         if let pidFile = try file.string(group, "pidfile") { self.pidFile = pidFile }
         if let hook = try file.string(group, "fsfreeze-hook") { fsfreezeHook = hook }
-        if let seconds = try file.seconds(group, GAConfig.thawAfterKey) { thawAfter = seconds }
-        if let seconds = try file.seconds(group, GAConfig.killHookAfterKey) { killHookAfter = seconds }
+        for setting in GAConfig.ownSettings {
+            switch setting.value {
+            case .seconds(let field):
+                if let seconds = try file.seconds(group, setting.key) { self[keyPath: field] = seconds }
+            case .list(let field):
+                if let text = try file.string(group, setting.key) { GAConfig.appendList(text, to: &self[keyPath: field]) }
+            }
+        }
         if let stateDirectory = try file.string(group, "statedir") { self.stateDirectory = stateDirectory }
         if try file.boolean(group, "verbose") == true { verbose = true }
         if let retryPath = try file.boolean(group, "retry-path") { self.retryPath = retryPath }
@@ -81,10 +129,14 @@ public struct GAConfig: Equatable, Sendable {
         if let logFile { file.set(group, "logfile", string: logFile) }
         file.set(group, "pidfile", string: pidFile)
         if let fsfreezeHook { file.set(group, "fsfreeze-hook", string: fsfreezeHook) }
-        // Our own keys only when set, so that the dump of a plain
-        // configuration is qemu-ga's.
-        if let thawAfter { file.set(group, GAConfig.thawAfterKey, integer: Int32(thawAfter)) }
-        if let killHookAfter { file.set(group, GAConfig.killHookAfterKey, integer: Int32(killHookAfter)) }
+        for setting in GAConfig.ownSettings {
+            switch setting.value {
+            case .seconds(let field):
+                if let seconds = self[keyPath: field] { file.set(group, setting.key, integer: Int32(seconds)) }
+            case .list(let field):
+                if let items = self[keyPath: field] { file.set(group, setting.key, string: items.joined(separator: ",")) }
+            }
+        }
         file.set(group, "statedir", string: stateDirectory)
         file.set(group, "verbose", boolean: verbose)
         file.set(group, "retry-path", boolean: retryPath)
