@@ -243,15 +243,40 @@ struct GuestExec: @MainActor GuestAgentCommand {
             case .separated: (.pipe, .pipe)
             case .merged: (.pipe, .stdout)
             }
+        // With exec-allow, the file that was checked is the one run: no
+        // second PATH search.
+        let program = try agent.config.execAllow.map { patterns throws(QMPError) in
+            try allowedProgram(arguments.path, environment: arguments.env, patterns, log: agent.log)
+        }
         let child: ExecChild.Started
         do {
-            child = try ExecChild.spawn(argv: argv, environment: arguments.env, stdinPipe: input != nil,
+            child = try ExecChild.spawn(argv: argv, program: program, environment: arguments.env, stdinPipe: input != nil,
                                            stdout: stdout, stderr: stderr)
         } catch {
             throw QMPError("Guest agent command failed, error was '\(error.message)'")
         }
         let process = agent.guestProcesses.add(child, input: input)
         return Result(pid: Int64(process.pid))
+    }
+}
+
+extension GuestExec {
+    /// Beyond qemu-ga (`exec-allow`): the canonical path of the program
+    /// when one of `patterns` matches it; else the refusal, logged so the
+    /// operator sees what the host tried.
+    private static func allowedProgram(
+        _ path: String, environment: [String]?, _ patterns: [String], log: GALog
+    ) throws(QMPError) -> String {
+        let reason: String
+        do {
+            let program = try ExecAllow.canonicalProgram(path, environment: environment)
+            if anyPatternMatches(patterns, program) { return program }
+            reason = "is '\(program)', which exec-allow does not allow"
+        } catch {
+            reason = "cannot be found (\(error))"
+        }
+        log.syslog("guest-exec refused: '\(path)' \(reason)")
+        throw QMPError("Program '\(path)' is not allowed by exec-allow")
     }
 }
 

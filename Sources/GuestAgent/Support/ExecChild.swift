@@ -30,10 +30,12 @@ enum ExecChild {
     }
 
     /// - Parameters:
+    ///   - program: the file to run, already found (no PATH search); argv[0]
+    ///     stays as given. Without it, argv[0] is searched as described above.
     ///   - environment: replaces the agent's environment when given.
     ///   - stdinPipe: a pipe to the child's stdin, else /dev/null.
     static func spawn(
-        argv: [String], environment: [String]?, stdinPipe: Bool, stdout: Output, stderr: Output
+        argv: [String], program: String? = nil, environment: [String]?, stdinPipe: Bool, stdout: Output, stderr: Output
     ) throws(SpawnError) -> Started {
         // The agent's end of each pipe, and the child's end (closed here once
         // the child has its copy).
@@ -76,14 +78,18 @@ enum ExecChild {
             break
         }
 
-        var flags = G_SPAWN_SEARCH_PATH.rawValue | G_SPAWN_DO_NOT_REAP_CHILD.rawValue
-            | G_SPAWN_SEARCH_PATH_FROM_ENVP.rawValue
+        var flags = G_SPAWN_DO_NOT_REAP_CHILD.rawValue
+        if program == nil {
+            flags |= G_SPAWN_SEARCH_PATH.rawValue | G_SPAWN_SEARCH_PATH_FROM_ENVP.rawValue
+        } else {
+            flags |= G_SPAWN_FILE_AND_ARGV_ZERO.rawValue
+        }
         if stdout == .devNull { flags |= G_SPAWN_STDOUT_TO_DEV_NULL.rawValue }
         if stderr == .devNull { flags |= G_SPAWN_STDERR_TO_DEV_NULL.rawValue }
 
         var pid: GPid = 0
         var error: UnsafeMutablePointer<GError>?
-        let started = withCStrings(argv) { cArgv in
+        let started = withCStrings(program.map { [$0] + argv } ?? argv) { cArgv in
             withOptionalCStrings(environment) { cEnvironment in
                 g_spawn_async_with_pipes_and_fds(
                     nil, cArgv, cEnvironment, GSpawnFlags(rawValue: flags),
