@@ -28,7 +28,7 @@ public final class GAState {
     /// The files opened by guest-file-open.
     let guestFiles = GuestFiles()
     /// The children started by guest-exec.
-    lazy var guestProcesses = GuestProcesses(log: log)
+    lazy var guestProcesses = GuestProcesses(log: log, timeout: config.execTimeout)
 
     var parser = JSONMessageParser()
     var channel: GAChannel? {

@@ -150,3 +150,48 @@ struct ExecAllowTests {
         Machine(patterns: []).refused(machine.bin + "/prog")
     }
 }
+
+/// `exec-timeout`: children still running after it are killed with SIGKILL.
+@Suite("guest-exec with exec-timeout") @MainActor
+struct ExecTimeoutTests {
+    private func client(timeout: Int?) -> CommandClient {
+        var config = GAConfig()
+        config.execTimeout = timeout
+        return CommandClient(GAState(config: config))
+    }
+
+    private func finalStatus(_ client: CommandClient, _ pid: Int64, within seconds: Double = 20) -> String {
+        #expect(drive(for: seconds) { client.agent.guestProcesses.find(pid)?.hasExited ?? true }, "child \(pid) still running")
+        return client.ask(status(pid))
+    }
+
+    @Test("Killed after the timeout: signal 9 and the output captured so far")
+    func killed() {
+        let client = client(timeout: 1)
+        let pid = client.value(exec("/bin/sh", ["-c", "echo before; echo error >&2; exec sleep 30"],
+                                    extra: #","capture-output":true"#))["pid"]?.int ?? -1
+        #expect(client.ask(status(pid)) == #"{"return": {"exited": false}}"#)
+        let out = Base64.encode(Array("before\n".utf8)), err = Base64.encode(Array("error\n".utf8))
+        #expect(finalStatus(client, pid)
+            == returnLine(#"{"exited": true, "signal": 9, "out-data": "\#(out)", "err-data": "\#(err)", "out-truncated": false, "err-truncated": false}"#))
+    }
+
+    @Test("A grandchild holding the output pipe does not keep a killed child's record running")
+    func grandchildHoldsThePipe() {
+        let client = client(timeout: 1)
+        let pid = client.value(exec("/bin/sh", ["-c", "sleep 30 & echo started; wait"],
+                                    extra: #","capture-output":true"#))["pid"]?.int ?? -1
+        let out = Base64.encode(Array("started\n".utf8))
+        #expect(finalStatus(client, pid, within: 10)
+            == returnLine(#"{"exited": true, "signal": 9, "out-data": "\#(out)", "out-truncated": false}"#))
+    }
+
+    @Test("Children that end in time, and every child without a timeout, are left alone", arguments: [nil, 0, 30])
+    func notKilled(timeout: Int?) {
+        let client = client(timeout: timeout)
+        let quick = client.value(exec("/bin/sh", ["-c", "exit 3"]))["pid"]?.int ?? -1
+        #expect(finalStatus(client, quick) == #"{"return": {"exitcode": 3, "exited": true}}"#)
+        let slow = client.value(exec("/bin/sleep", ["2"]))["pid"]?.int ?? -1
+        #expect(finalStatus(client, slow) == #"{"return": {"exitcode": 0, "exited": true}}"#)
+    }
+}

@@ -30,15 +30,22 @@ final class GuestProcesses {
 
     final class Process {
         let pid: pid_t
+        /// The program as the host named it (for the log).
+        let path: String
         /// The wait status once reaped.
         var status: Int32?
         let stdout: Capture?
         let stderr: Capture?
         var stdin: PipeEnd?
         var childWatch: GLibSource?
+        /// Fires `exec-timeout` seconds after the start, unless reaped before.
+        var deadline: GLibSource?
+        /// Killed by `exec-timeout`.
+        var timedOut = false
 
-        init(pid: pid_t, stdout: Capture?, stderr: Capture?, stdin: PipeEnd?) {
+        init(pid: pid_t, path: String, stdout: Capture?, stderr: Capture?, stdin: PipeEnd?) {
             self.pid = pid
+            self.path = path
             self.stdout = stdout
             self.stderr = stderr
             self.stdin = stdin
@@ -50,6 +57,7 @@ final class GuestProcesses {
         /// Closes everything still open (for a record that is dropped).
         func close() {
             childWatch?.cancel()
+            deadline?.cancel()
             stdin?.close()
             stdout?.pipe?.close()
             stderr?.pipe?.close()
@@ -57,6 +65,8 @@ final class GuestProcesses {
     }
 
     let finishedLimit: Int
+    /// Beyond qemu-ga (`exec-timeout`, seconds; nil or 0: no limit).
+    let timeout: Int?
     private let log: GALog
     /// In start order, as qemu-ga searches them (a reused pid finds the older record).
     private var processes: [Process] = []
@@ -64,9 +74,10 @@ final class GuestProcesses {
     private var finished: [Process] = []
     private var scratch = [UInt8]()
 
-    init(log: GALog, finishedLimit: Int = defaultFinishedLimit) {
+    init(log: GALog, finishedLimit: Int = defaultFinishedLimit, timeout: Int? = nil) {
         self.log = log
         self.finishedLimit = finishedLimit
+        self.timeout = timeout
     }
 
     func find(_ pid: Int64) -> Process? { processes.first { Int64($0.pid) == pid } }
@@ -78,16 +89,34 @@ final class GuestProcesses {
         process.close()
     }
 
-    /// Starts watching a child that was just spawned.
-    func add(_ child: ExecChild.Started, input: [UInt8]?) -> Process {
-        let process = Process(pid: child.pid, stdout: child.stdout.map(Capture.init),
+    /// Starts watching a child that was just spawned from `path`.
+    func add(_ child: ExecChild.Started, path: String, input: [UInt8]?) -> Process {
+        let process = Process(pid: child.pid, path: path, stdout: child.stdout.map(Capture.init),
                                stderr: child.stderr.map(Capture.init), stdin: child.stdin)
         processes.append(process)
         process.childWatch = GLibSource.childWatch(child.pid) { [unowned self, unowned process] status in
             log.debug("guest_exec_child_watch called, pid: \(process.pid), status: \(UInt32(bitPattern: status))")
             process.status = status
             process.childWatch = nil
+            process.deadline?.cancel()
+            process.deadline = nil
+            if process.timedOut {
+                // What the pipes hold now is the output: a grandchild that
+                // keeps them open cannot keep the record running.
+                for capture in [process.stdout, process.stderr].compactMap({ $0 }) {
+                    while readOutput(capture, G_IO_IN) {}
+                    capture.pipe?.close()
+                    capture.pipe = nil
+                }
+            }
             noteProgress(process)
+        }
+        if let timeout, timeout > 0 {
+            process.deadline = GLibSource.timeout(milliseconds: UInt32(clamping: Int64(timeout) * 1000)) {
+                [unowned self, unowned process] in
+                expire(process, after: timeout)
+                return false
+            }
         }
         for capture in [process.stdout, process.stderr].compactMap({ $0 }) {
             capture.pipe?.watch(ioCondition(G_IO_IN, G_IO_HUP, G_IO_ERR)) { [unowned self, unowned process] condition in
@@ -102,15 +131,28 @@ final class GuestProcesses {
         return process
     }
 
+    /// Beyond qemu-ga: a child still running `seconds` after its start is
+    /// killed, and syslog says so. Only a child not reaped yet: until its
+    /// child watch has run, its pid cannot belong to another process (but
+    /// for the moment between GLib's worker thread reaping it and the
+    /// watch running, in which the pid would have to be reused).
+    private func expire(_ process: Process, after seconds: Int) {
+        guard process.status == nil else { return }
+        kill(process.pid, SIGKILL)
+        process.timedOut = true
+        log.syslog("guest-exec child \(process.pid) ('\(process.path)') still running after \(seconds) s: killed (exec-timeout)")
+    }
+
     /// Reads what one wake-up offers: into the capture up to its limit, then
-    /// into the void.
-    private func readOutput(_ capture: Capture, _ condition: GIOCondition) {
-        guard let pipe = capture.pipe else { return }
+    /// into the void. True when it read something (more may follow at once).
+    @discardableResult
+    private func readOutput(_ capture: Capture, _ condition: GIOCondition) -> Bool {
+        guard let pipe = capture.pipe else { return false }
         // A hang-up with nothing left to read is the end.
         if !condition.contains(G_IO_IN) {
             capture.pipe = nil
             pipe.close()
-            return
+            return false
         }
         let room = Self.captureLimit - capture.data.count
         let outcome: PipeEnd.Transfer
@@ -122,10 +164,12 @@ final class GuestProcesses {
             if case .done = outcome { capture.truncated = true }
         }
         switch outcome {
-        case .done, .wouldBlock: break
+        case .done: return true
+        case .wouldBlock: return false
         case .end, .failed:
             capture.pipe = nil
             pipe.close()
+            return false
         }
     }
 
@@ -255,7 +299,7 @@ struct GuestExec: @MainActor GuestAgentCommand {
         } catch {
             throw QMPError("Guest agent command failed, error was '\(error.message)'")
         }
-        let process = agent.guestProcesses.add(child, input: input)
+        let process = agent.guestProcesses.add(child, path: arguments.path, input: input)
         return Result(pid: Int64(process.pid))
     }
 }
