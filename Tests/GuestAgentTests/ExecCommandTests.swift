@@ -98,8 +98,7 @@ struct ExecAllowTests {
         func output(_ request: String, sourceLocation: SourceLocation = #_sourceLocation) -> String? {
             let pid = client.value(request, sourceLocation: sourceLocation)["pid"]?.int ?? -1
             #expect(drive(for: 10) { client.agent.guestProcesses.find(pid)?.hasExited ?? true }, sourceLocation: sourceLocation)
-            let reply = client.value(status(pid), sourceLocation: sourceLocation)
-            return reply["out-data"]?.string.flatMap { try? Base64.decode($0) }.map { String(decoding: $0, as: UTF8.self) }
+            return client.value(status(pid), sourceLocation: sourceLocation)["out-data"]?.base64Text
         }
 
         /// Refused, and nothing ran.

@@ -324,8 +324,7 @@ struct OpenAllowTests {
         func contents(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) -> String? {
             let handle = client.value(open(path, "r"), sourceLocation: sourceLocation).int ?? -1
             defer { _ = client.ask(close(handle)) }
-            return client.value(read(handle), sourceLocation: sourceLocation)["buf-b64"]?.string
-                .flatMap { try? Base64.decode($0) }.map { String(decoding: $0, as: UTF8.self) }
+            return client.value(read(handle), sourceLocation: sourceLocation)["buf-b64"]?.base64Text
         }
     }
 

@@ -306,8 +306,7 @@ struct GuestExec: @MainActor GuestAgentCommand {
 
 extension GuestExec {
     /// Beyond qemu-ga (`exec-allow`): the canonical path of the program
-    /// when one of `patterns` matches it; else the refusal, logged so the
-    /// operator sees what the host tried.
+    /// when one of `patterns` matches it; else the refusal.
     private static func allowedProgram(
         _ path: String, environment: [String]?, _ patterns: [String], log: GALog
     ) throws(QMPError) -> String {
@@ -319,8 +318,7 @@ extension GuestExec {
         } catch {
             reason = "cannot be found (\(error))"
         }
-        log.syslog("guest-exec refused: '\(path)' \(reason)")
-        throw QMPError("Program '\(path)' is not allowed by exec-allow")
+        throw policyRefusal(name, "Program", path, by: "exec-allow", reason, log: log)
     }
 }
 

@@ -88,8 +88,7 @@ struct GuestFileOpen: @MainActor GuestAgentCommand {
 
     /// Beyond qemu-ga (`open-allow`): the location of `path` when its
     /// canonical path matches one of `patterns`, in the directory that was
-    /// checked; else the refusal, logged so the operator sees what the host
-    /// tried.
+    /// checked; else the refusal.
     private static func allowedLocation(_ path: String, _ patterns: [String], log: GALog) throws(QMPError) -> FileLocation {
         let reason: String
         do {
@@ -104,8 +103,7 @@ struct GuestFileOpen: @MainActor GuestAgentCommand {
         } catch {
             reason = "cannot be resolved (\(error))"
         }
-        log.syslog("guest-file-open refused: '\(path)' \(reason)")
-        throw QMPError("Path '\(path)' is not allowed by open-allow")
+        throw policyRefusal(name, "Path", path, by: "open-allow", reason, log: log)
     }
 
     /// Opens non-blocking (a FIFO must not hang the agent); a file this call

@@ -10,6 +10,14 @@ func anyPatternMatches(_ patterns: [String], _ text: String) -> Bool {
     patterns.contains { fnmatch($0, text, 0) == 0 }
 }
 
+/// A refusal by `exec-allow` or `open-allow`: syslog says why (`<command>
+/// refused: '<path>' <reason>`), so that the operator sees what the host
+/// tried; the host gets `<what> '<path>' is not allowed by <setting>`.
+func policyRefusal(_ command: String, _ what: String, _ path: String, by setting: String, _ reason: String, log: GALog) -> QMPError {
+    log.syslog("\(command) refused: '\(path)' \(reason)")
+    return QMPError("\(what) '\(path)' is not allowed by \(setting)")
+}
+
 /// `exec-allow`: which file guest-exec would run.
 enum ExecAllow {
     /// GLib's search path when neither the request's environment nor the
