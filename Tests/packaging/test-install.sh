@@ -316,7 +316,8 @@ conf=config/qemu-ga.conf
 check "example config: the only active line is the [general] header" \
     test "$(grep -vE '^[[:space:]]*(#|$)' "$conf")" = '[general]'
 for key in daemon method path logfile pidfile fsfreeze-hook statedir verbose \
-    retry-path block-rpcs allow-rpcs; do
+    retry-path block-rpcs allow-rpcs thaw-after kill-hook-after exclude-interfaces exec-allow \
+    open-allow exec-timeout; do
     check "example config documents key $key" grep -qE "^#$key =( |$)" "$conf"
 done
 check "example config says list keys are separated by \",\"" grep -qF 'separated by ","' "$conf"

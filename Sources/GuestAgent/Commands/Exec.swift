@@ -132,10 +132,11 @@ final class GuestProcesses {
     }
 
     /// Beyond qemu-ga: a child still running `seconds` after its start is
-    /// killed, and syslog says so. Only a child not reaped yet: until its
-    /// child watch has run, its pid cannot belong to another process (but
-    /// for the moment between GLib's worker thread reaping it and the
-    /// watch running, in which the pid would have to be reused).
+    /// killed, and syslog says so. Only the child itself: it shares the
+    /// agent's process group, as qemu-ga's children do. A pid is reused
+    /// only once reaped, and GLib's worker thread reaps just before the
+    /// child watch runs here, so only a pid space wrapping round within
+    /// that moment could make this kill reach another process.
     private func expire(_ process: Process, after seconds: Int) {
         guard process.status == nil else { return }
         kill(process.pid, SIGKILL)
