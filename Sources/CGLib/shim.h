@@ -19,7 +19,7 @@
 #include <linux/fs.h>
 #include <linux/nvme_ioctl.h>
 #include <stdio.h>
-#include <unistd.h>
+#include <fcntl.h>
 
 /* glibc declares these only under _GNU_SOURCE, which the Swift Glibc module
    is not built with. */
@@ -50,6 +50,10 @@ typedef struct fstrim_range cglib_fstrim_range;
 /* glibc's POSIX_SPAWN_SETSID (declared for _GNU_SOURCE only): the child
    starts a new session, as qemu-ga's children do after fork. */
 static const short cglib_posix_spawn_setsid = 0x80;
+
+/* O_PATH (declared for _GNU_SOURCE only; glibc defines its value for every
+   architecture as __O_PATH): open-allow pins a checked directory with it. */
+static const int cglib_o_path = __O_PATH;
 
 /* sscanf is variadic, which Swift cannot call, and building a va_list in
    Swift costs far more than the scan. Up to 24 output pointers; sscanf

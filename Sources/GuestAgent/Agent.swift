@@ -43,6 +43,7 @@ public enum GuestAgentDaemon {
 
             let frozen = startsFrozen(config)
             let log = try openLog(config, frozen: frozen)
+            let notifier = SystemdNotifier.fromEnvironment(log: log)
             let agent = GAState(
                 config: config, system: SystemEnvironment.current(), log: log,
                 persistentState: try loadState(config, frozen: frozen, log: log), frozen: frozen)
@@ -54,7 +55,7 @@ public enum GuestAgentDaemon {
             if config.daemonize {
                 agent.pidFile = Daemon.daemonize(pidFilePath: frozen ? nil : config.pidFile, log: log)
             }
-            serve(agent)
+            serve(agent, notifier: notifier)
             return 0
         } catch {
             return 1
@@ -146,10 +147,16 @@ public enum GuestAgentDaemon {
 
     /// Runs the main loop until SIGTERM or SIGINT (ignored while frozen) or
     /// the channel fails for good (qemu-ga exits 0 then), then cleans up.
-    private static func serve(_ agent: GAState) {
+    /// Under systemd (`notifier`), says when the channel accepts requests
+    /// (now, or once `-r` has opened it), keeps its watchdog fed, and says
+    /// when it stops.
+    private static func serve(_ agent: GAState, notifier: SystemdNotifier?) {
         let loop = g_main_loop_new(nil, 0)
         defer { g_main_loop_unref(loop) }
         agent.channel?.onFatalError = { g_main_loop_quit(loop) }
+        agent.channel?.onReopen = { notifier?.ready() }
+        if agent.channel?.isOpen == true { notifier?.ready() }
+        let watchdog = notifier?.startWatchdog()
         let stopSignals = [SIGTERM, SIGINT].map { signal in
             GLibSource.unixSignal(signal) {
                 // A frozen guest must be thawed by the host first.
@@ -160,6 +167,8 @@ public enum GuestAgentDaemon {
         }
         g_main_loop_run(loop)
 
+        notifier?.send("STOPPING=1")
+        watchdog?.cancel()
         stopSignals.forEach { $0.cancel() }
         agent.channel = nil
         while g_main_context_iteration(nil, 0) != 0 {}

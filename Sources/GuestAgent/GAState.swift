@@ -28,7 +28,7 @@ public final class GAState {
     /// The files opened by guest-file-open.
     let guestFiles = GuestFiles()
     /// The children started by guest-exec.
-    lazy var guestProcesses = GuestProcesses(log: log, outputBudget: config.execOutputBudgetBytes)
+    lazy var guestProcesses = GuestProcesses(log: log, outputBudget: config.execOutputBudgetBytes, timeout: config.execTimeout)
 
     var parser = JSONMessageParser()
     var channel: GAChannel? {

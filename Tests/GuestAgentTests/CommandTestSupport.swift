@@ -69,6 +69,8 @@ extension JSONValue {
     var int: Int64? { if case .int(let value) = self { value } else { nil } }
     var string: String? { if case .string(let value) = self { value } else { nil } }
     var bool: Bool? { if case .bool(let value) = self { value } else { nil } }
+    /// A base64 string, decoded as UTF-8 text.
+    var base64Text: String? { string.flatMap { try? Base64.decode($0) }.map { String(decoding: $0, as: UTF8.self) } }
 }
 
 /// A file's bytes, or nil if it cannot be read.

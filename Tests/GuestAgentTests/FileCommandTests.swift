@@ -290,3 +290,129 @@ struct FileCommandTests {
         #expect(readFile(statePath) == "[global]\nfd_counter=1002\n")
     }
 }
+
+/// `open-allow`: a scratch directory with `allowed/` (the pattern is
+/// `<scratch>/allowed/*`) and `outside/`, which holds `secret`.
+@Suite("guest-file-open with open-allow") @MainActor
+struct OpenAllowTests {
+    private final class Machine {
+        let scratch = ScratchDirectory()
+        let client: CommandClient
+        var allowed: String { scratch.path + "/allowed" }
+        var outside: String { scratch.path + "/outside" }
+
+        init(patterns: [String]? = nil) throws {
+            let state = scratch.file("state")
+            for directory in [state, scratch.file("allowed"), scratch.file("allowed/sub"), scratch.file("outside")] {
+                mkdir(directory, 0o700)
+            }
+            writeBytes(scratch.file("allowed/file"), Array("inside".utf8))
+            writeBytes(scratch.file("outside/secret"), Array("secret".utf8))
+            var config = GAConfig()
+            config.openAllow = patterns ?? [scratch.path + "/allowed/*"]
+            client = CommandClient(GAState(config: config, persistentState: try PersistentState.load(directory: state, create: true)))
+        }
+
+        isolated deinit { scratch.remove() }
+
+        func refused(_ path: String, _ mode: String = "r", sourceLocation: SourceLocation = #_sourceLocation) {
+            #expect(client.ask(open(path, mode), sourceLocation: sourceLocation)
+                == errorReply("Path '\(path)' is not allowed by open-allow"), sourceLocation: sourceLocation)
+        }
+
+        /// Opens `path` and reads what it holds.
+        func contents(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) -> String? {
+            let handle = client.value(open(path, "r"), sourceLocation: sourceLocation).int ?? -1
+            defer { _ = client.ask(close(handle)) }
+            return client.value(read(handle), sourceLocation: sourceLocation)["buf-b64"]?.base64Text
+        }
+    }
+
+    @Test("Files whose canonical path matches are opened and created; `*` also matches `/`")
+    func allowed() throws {
+        let machine = try Machine()
+        #expect(machine.contents(machine.allowed + "/file") == "inside")
+        #expect(machine.contents(machine.outside + "/../allowed/./file") == "inside")
+        for path in [machine.allowed + "/new", machine.allowed + "/sub/deeper"] {
+            let handle = machine.client.value(open(path, "w")).int ?? -1
+            #expect(machine.client.ask(close(handle)) == #"{"return": {}}"#)
+            #expect(fileMode(path)?.mode == 0o666)
+        }
+        // An allowed path keeps qemu-ga's error texts.
+        let missing = machine.allowed + "/missing"
+        #expect(machine.client.ask(open(missing)) == errorReply(
+            "failed to open file '\(missing)' (mode: 'r'): No such file or directory"))
+        #expect(machine.client.ask(open(machine.allowed + "/file", "rw")) == errorReply("invalid file open mode 'rw'"))
+    }
+
+    @Test("Anything else is refused and nothing is created")
+    func refused() throws {
+        let machine = try Machine()
+        machine.refused(machine.outside + "/secret")
+        machine.refused(machine.outside + "/new", "w")
+        machine.refused(machine.allowed, "r")
+        machine.refused(machine.allowed + "/missing-directory/x", "w")
+        machine.refused(machine.allowed + "/", "w")
+        #expect(fileBytes(machine.outside + "/new") == nil)
+        #expect(fileBytes(machine.allowed + "/missing-directory/x") == nil)
+        // An empty list allows nothing.
+        let none = try Machine(patterns: [])
+        none.refused(none.allowed + "/file")
+    }
+
+    @Test("A symlink in the last component is judged by its target")
+    func symlinkLastComponent() throws {
+        let machine = try Machine()
+        symlink(machine.outside + "/secret", machine.allowed + "/link")
+        machine.refused(machine.allowed + "/link", "w")
+        #expect(fileBytes(machine.outside + "/secret") == Array("secret".utf8), "truncated through the link")
+        symlink("file", machine.allowed + "/inner")
+        #expect(machine.contents(machine.allowed + "/inner") == "inside")
+        // A dangling link is not followed to create its target.
+        symlink(machine.outside + "/created", machine.allowed + "/dangling")
+        #expect(machine.client.ask(open(machine.allowed + "/dangling", "w")) == errorReply(
+            "failed to open file '\(machine.allowed)/dangling' (mode: 'w'): Too many levels of symbolic links"))
+        #expect(fileBytes(machine.outside + "/created") == nil)
+    }
+
+    @Test("A symlinked directory on the way, and `..`, are judged by where they lead")
+    func symlinkedDirectoryAndDotDot() throws {
+        let machine = try Machine()
+        symlink(machine.outside, machine.allowed + "/out")
+        machine.refused(machine.allowed + "/out/secret", "a")
+        machine.refused(machine.allowed + "/out/new", "w")
+        machine.refused(machine.allowed + "/../outside/secret")
+        machine.refused(machine.allowed + "/sub/../../outside/new", "w+")
+        #expect(fileBytes(machine.outside + "/new") == nil)
+        #expect(fileBytes(machine.outside + "/secret") == Array("secret".utf8))
+    }
+
+    @Test("A directory swapped for a symlink after the check: refused, nothing created")
+    func directorySwappedAfterTheCheck() throws {
+        let machine = try Machine()
+        let file = try OpenAllow.canonicalFile(machine.allowed + "/sub/new")
+        #expect(file == OpenAllow.CanonicalFile(path: machine.allowed + "/sub/new", directory: machine.allowed + "/sub", name: "new"))
+        #expect(rename(machine.allowed + "/sub", machine.scratch.file("moved")) == 0)
+        #expect(symlink(machine.outside, machine.allowed + "/sub") == 0)
+        #expect(OpenAllow.location(of: file) == nil)
+        #expect(fileBytes(machine.outside + "/new") == nil)
+    }
+
+    @Test("A file swapped for a symlink after the check: not followed")
+    func fileSwappedAfterTheCheck() throws {
+        let machine = try Machine()
+        let file = try OpenAllow.canonicalFile(machine.allowed + "/file")
+        let location = try #require(OpenAllow.location(of: file))
+        #expect(unlink(machine.allowed + "/file") == 0)
+        #expect(symlink(machine.outside + "/secret", machine.allowed + "/file") == 0)
+        #expect(throws: QMPError.self) { try GuestFileOpen.open(location, path: file.path, mode: "w") }
+        #expect(fileBytes(machine.outside + "/secret") == Array("secret".utf8))
+        // The directory stays the one checked even if it moves after the check.
+        let kept = try #require(OpenAllow.location(of: try OpenAllow.canonicalFile(machine.allowed + "/sub/x")))
+        #expect(rename(machine.allowed + "/sub", machine.scratch.file("moved")) == 0)
+        #expect(symlink(machine.outside, machine.allowed + "/sub") == 0)
+        try GuestFileOpen.open(kept, path: "x", mode: "w").close()
+        #expect(fileBytes(machine.scratch.file("moved/x")) == [])
+        #expect(fileBytes(machine.outside + "/x") == nil)
+    }
+}

@@ -4,9 +4,9 @@ import Testing
 @testable import GuestAgent
 
 @Suite struct NetworkInterfacesTests {
-    /// Interfaces without addresses have only a name and a link-layer
-    /// address; statistics come with the first IP address.
-    @Test func interfacesInFirstSeenOrder() throws {
+    /// A machine with loopback, ethernet with an alias, a tunnel and two
+    /// ifb devices, and the reply for each of its interfaces in order.
+    private func machine() throws -> (FixtureTree, [String]) {
         let tree = try FixtureTree()
         try tree.file("/getifaddrs", """
             lo
@@ -50,8 +50,30 @@ import Testing
         let tun0 = #"{"name": "tun0", "ip-addresses": [{"ip-address": "10.8.0.1", "ip-address-type": "ipv4", "prefix": 0}], "#
             + #""statistics": {"rx-bytes": 10, "rx-packets": 20, "rx-errs": 30, "rx-dropped": 40, "#
             + #""tx-bytes": 50, "tx-packets": 60, "tx-errs": 70, "tx-dropped": 80}}"#
-        let expected = [lo, #"{"name": "ifb0", "hardware-address": "2a:7d:62:d0:05:64"}"#, eth0, alias, tun0, #"{"name": "ifb1"}"#]
+        return (tree, [lo, #"{"name": "ifb0", "hardware-address": "2a:7d:62:d0:05:64"}"#, eth0, alias, tun0, #"{"name": "ifb1"}"#])
+    }
+
+    /// Interfaces without addresses have only a name and a link-layer
+    /// address; statistics come with the first IP address.
+    @Test func interfacesInFirstSeenOrder() throws {
+        let (tree, expected) = try machine()
         expectReturn("guest-network-get-interfaces", "[" + expected.joined(separator: ", ") + "]", agent: tree.agent())
+    }
+
+    /// `exclude-interfaces`: names and fnmatch patterns leave interfaces
+    /// out; the others keep their order and content.
+    @Test(arguments: [
+        (["lo"], [1, 2, 3, 4, 5]),
+        (["eth0*", "tun?"], [0, 1, 5]),
+        (["ifb[0-9]", "eth0"], [0, 3, 4]),
+        (["*:*"], [0, 1, 2, 4, 5]),
+        (["*"], []),
+        (["eth", "veth*", "docker?", "cali*"], [0, 1, 2, 3, 4, 5]),
+    ])
+    func excludedInterfaces(patterns: [String], kept: [Int]) throws {
+        let (tree, all) = try machine()
+        let agent = tree.agent { $0.excludedInterfaces = patterns }
+        expectReturn("guest-network-get-interfaces", "[" + kept.map { all[$0] }.joined(separator: ", ") + "]", agent: agent)
     }
 
     @Test func noInterfaceList() throws {

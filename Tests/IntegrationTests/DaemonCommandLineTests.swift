@@ -219,4 +219,24 @@ struct DaemonCommandLineTests {
             #expect(ours.contains(name), "\(name) missing: \(ours)")
         }
     }
+
+    // MARK: Our own options
+
+    /// Long-only, with first letters no qemu-ga option has: qemu-ga's
+    /// abbreviations mean what they meant (the `-D` cases run them on both
+    /// agents), and only our own can be ambiguous among themselves.
+    @Test("Our own options: in --help; ambiguous only among themselves")
+    func ownOptions() throws {
+        let help = try runAgent(.ours, ["--help"], argv0: "qemu-ga")
+        for key in ["thaw-after", "kill-hook-after", "exec-timeout", "exclude-interfaces", "exec-allow", "open-allow"] {
+            #expect(help.out.contains("\n      --\(key)="), "--\(key) not described: \(help.out)")
+        }
+        let ambiguous = try runAgent(.ours, ["--exec=1"], argv0: "qemu-ga")
+        #expect(ambiguous.exitStatus == 1 && ambiguous.out == Self.unknownOption, "\(ambiguous)")
+        #expect(ambiguous.err == "qemu-ga: option '--exec=1' is ambiguous; possibilities: '--exec-timeout' '--exec-allow'\n",
+                "\(ambiguous)")
+        let seconds = try runAgent(.ours, ["--exec-timeout=soon"], argv0: "qemu-ga")
+        #expect(seconds.exitStatus == 1 && seconds.err == "qemu-ga: --exec-timeout takes a number of seconds, not 'soon'\n",
+                "\(seconds)")
+    }
 }

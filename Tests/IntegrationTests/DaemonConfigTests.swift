@@ -267,4 +267,20 @@ struct DaemonConfigTests {
         #expect(run.exitStatus == 1, "\(run)")
         #expect(normalizedDiagnostics(run.stderr).contains("which has a value that cannot be interpreted."), "\(run)")
     }
+
+    /// Beyond qemu-ga, from the config file: `exclude-interfaces` on this
+    /// machine's own interfaces (getifaddrs).
+    @Test("exclude-interfaces in the config file: lo is left out, the rest keep their order")
+    func excludeInterfaces() throws {
+        func names(_ agent: Agent) throws -> [String] {
+            let reply = try agent.ask(#"{"execute":"guest-network-get-interfaces"}"#)
+            return reply.matches(of: try Regex(#"\{"name": "([^"]*)""#)).compactMap { $0.output[1].substring.map(String.init) }
+        }
+        let all = try withAgent { try names($0) }
+        #expect(all.contains("lo"))
+        let directory = try TemporaryDirectory()
+        let config = try directory.write("qemu-ga.conf", "[general]\nexclude-interfaces=lo;nothing-like-it*\n")
+        let kept = try withAgent(environment: ["QGA_CONF": config]) { try names($0) }
+        #expect(kept == all.filter { $0 != "lo" })
+    }
 }

@@ -266,6 +266,42 @@ struct DaemonDumpTests {
     }
 }
 
+extension DaemonDumpTests {
+    /// Beyond qemu-ga: our own keys come after `fsfreeze-hook` (a plain
+    /// configuration dumps as qemu-ga's, see above); lists accumulate from
+    /// the file and each option given; the dump reads back the same.
+    @Test("-D: our own settings only when set, and the dump reads back the same")
+    func ownSettings() throws {
+        let directory = try TemporaryDirectory()
+        let config = try directory.write("qemu-ga.conf", "[general]\nexec-allow=/usr/bin/*\nexclude-interfaces=lo\nexec-timeout=5\n")
+        let first = try runAgent(.ours, ["--exec-allow=/opt/*;/srv/x", "--exclude-interfaces=veth*", "--exec-timeout=30",
+                                         "--open-allow=", "--fs=/h", "--log=/l", "--dump"], environment: ["QGA_CONF": config])
+        #expect(first.exitStatus == 0 && first.stderr.isEmpty, "\(first)")
+        expectBytes(first.stdout, Bytes("""
+            [general]
+            daemon=false
+            method=virtio-serial
+            path=/dev/virtio-ports/org.qemu.guest_agent.0
+            logfile=/l
+            pidfile=/var/run/qemu-ga.pid
+            fsfreeze-hook=/h
+            exec-timeout=30
+            exclude-interfaces=lo,veth*
+            exec-allow=/usr/bin/*,/opt/*,/srv/x
+            open-allow=
+            statedir=/var/run
+            verbose=false
+            retry-path=false
+            block-rpcs=
+            allow-rpcs=
+
+            """.utf8), "-D with our own settings")
+        try writeFile(directory("dumped.conf"), first.stdout)
+        let second = try runAgent(.ours, ["-D"], environment: ["QGA_CONF": directory("dumped.conf")])
+        expectBytes(second.stdout, first.stdout, "dump of the dump")
+    }
+}
+
 extension String {
     func replacingOccurrences(_ target: String, with replacement: String) -> String {
         replacing(target, with: replacement)

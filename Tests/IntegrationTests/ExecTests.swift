@@ -273,4 +273,73 @@ struct ExecTests {
             }
         }
     }
+
+    // MARK: Beyond qemu-ga
+
+    /// `$DIR/bin/prog` and `$DIR/other/evil` print their `$0` and leave a
+    /// mark that they ran; `$DIR/bin/link` leads to `evil`, `$DIR/bin/dir`
+    /// to `$DIR/other`.
+    private static func preparePrograms(_ directory: String) throws {
+        for name in ["bin", "other"] { try makeDirectory(directory + "/" + name) }
+        for program in ["bin/prog", "other/evil"] {
+            try writeFile(directory + "/" + program, Bytes("#!/bin/sh\necho \"$0\"\necho > \"\(directory)/ran\"\n".utf8))
+            chmod(directory + "/" + program, 0o755)
+        }
+        symlink(directory + "/other/evil", directory + "/bin/link")
+        symlink(directory + "/other", directory + "/bin/dir")
+    }
+
+    @Test("--exec-allow: the canonical program must match; links, `..` and PATH lead nowhere else")
+    func execAllow() throws {
+        try withAgent(extraArguments: ["--exec-allow=$DIR/bin/*"], prepare: Self.preparePrograms) { agent in
+            let session = try Session(agent)
+            // The file that was checked runs, also when found through PATH.
+            let ran = exitedWith(#""exitcode": 0, "out-data": "\#(base64(agent.directory + "/bin/prog\n"))", "out-truncated": false, "#)
+            #expect(try session.run(E.exec("$DIR/bin/prog", capture: "true")) == ran)
+            #expect(try session.run(E.exec("prog", env: ["PATH=$DIR/other:$DIR/bin"], capture: "true")) == ran)
+            unlink(agent.directory + "/ran")
+            for (path, env) in [("$DIR/other/evil", nil), ("$DIR/bin/link", nil), ("$DIR/bin/dir/evil", nil),
+                                ("$DIR/bin/../other/evil", nil), ("link", ["PATH=$DIR/bin"]), ("evil", ["PATH=$DIR/bin:$DIR/other"]),
+                                ("/bin/sh", nil), ("$DIR/bin/missing", nil)] as [(String, [String]?)] {
+                #expect(try session.ask(E.exec(path, ["-c", "echo > $DIR/ran"], env: env))
+                    == #"{"error": {"class": "GenericError", "desc": "Program '\#(path)' is not allowed by exec-allow"}}"#)
+            }
+            #expect(!fileExists(agent.directory + "/ran"), "a refused program ran")
+        }
+    }
+
+    /// With every program allowed, what runs is what 7.2 runs: the PATH
+    /// search, argv[0], environment and errors of exec are the same.
+    @Test("--exec-allow='*': the same outcomes as 7.2")
+    func execAllowEverything() throws {
+        let reference = try Agent(.reference)
+        defer { reference.finish() }
+        let ours = try Agent(.ours, extraArguments: ["--exec-allow=*"])
+        defer { ours.finish() }
+        let theirs = try Session(reference), mine = try Session(ours)
+        for request in [
+            E.exec("/bin/echo", ["hello"], capture: "true"),
+            E.exec("echo", ["found", "in", "PATH"], capture: "true"),
+            E.exec("echo", ["default", "path"], env: ["FOO=bar"], capture: "true"),
+            E.exec("sh", ["-c", "echo $0 $PATH"], env: ["PATH=/bin"], capture: "true"),
+            E.exec("/usr/bin/env", env: ["X=1"], capture: "true"),
+            E.exec("/bin/cat", input: base64("in\n"), capture: "true"),
+            E.exec("/bin/sh", ["-c", "kill -TERM $$"], capture: "true"),
+            E.exec("/etc/passwd"),
+        ] {
+            #expect(try outcome(mine, request) == outcome(theirs, request), "\(request)")
+        }
+    }
+
+    @Test("--exec-timeout: a child still running is killed (signal 9, the output so far); others are not")
+    func execTimeout() throws {
+        try withAgent(extraArguments: ["--exec-timeout=1"]) { agent in
+            let session = try Session(agent)
+            let slow = try session.start(E.exec("/bin/sh", ["-c", "echo started; exec sleep 30"], capture: "true"))
+            let quick = try session.start(E.exec("/bin/sh", ["-c", "exit 4"]))
+            #expect(try session.waitForExit(slow, timeout: .seconds(20))
+                == exitedWith(#""out-data": "\#(base64("started\n"))", "signal": 9, "out-truncated": false, "#))
+            #expect(try session.waitForExit(quick) == exitedWith(#""exitcode": 4, "#))
+        }
+    }
 }

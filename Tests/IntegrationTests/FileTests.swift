@@ -227,6 +227,42 @@ struct FileTests {
             #"{"return": 1002}"#, #"{"return": 1003}"#, "[global]\nfd_counter=1004\n",
         ])
     }
+
+    // MARK: Beyond qemu-ga
+
+    @Test("--open-allow: only canonical paths that match; no link, `..` or new file leads outside")
+    func openAllow() throws {
+        let prepare = { (directory: String) throws in
+            for name in ["allowed", "allowed/sub", "outside"] { try makeDirectory(directory + "/" + name) }
+            try writeFile(directory + "/allowed/file", Bytes("inside".utf8))
+            try writeFile(directory + "/outside/secret", Bytes("secret".utf8))
+            symlink(directory + "/outside/secret", directory + "/allowed/link")
+            symlink(directory + "/outside", directory + "/allowed/out")
+            symlink("file", directory + "/allowed/inner")
+            symlink(directory + "/outside/created", directory + "/allowed/dangling")
+        }
+        try withAgent(extraArguments: ["--open-allow=$DIR/allowed/*"], prepare: prepare) { agent in
+            let session = try Session(agent)
+            for path in ["$DIR/allowed/file", "$DIR/allowed/inner", "$DIR/outside/../allowed/sub/../file"] {
+                let handle = try session.handle(path, mode: "r")
+                #expect(try session.ask(F.read(handle)) == #"{"return": {"count": 6, "buf-b64": "aW5zaWRl", "eof": true}}"#, "\(path)")
+                #expect(try session.ask(F.close(handle)) == #"{"return": {}}"#)
+            }
+            for path in ["$DIR/allowed/new", "$DIR/allowed/sub/new"] {
+                #expect(try session.ask(F.close(try session.handle(path, mode: "w"))) == #"{"return": {}}"#)
+                #expect(fileExists(path.replacing("$DIR", with: agent.directory)))
+            }
+            #expect(try session.ask(F.open("$DIR/allowed/dangling", "w")) == #"{"error": {"class": "GenericError", "desc": "failed to open file '$DIR/allowed/dangling' (mode: 'w'): Too many levels of symbolic links"}}"#)
+            for (path, mode) in [("$DIR/outside/secret", "r"), ("$DIR/outside/new", "w"), ("$DIR/allowed/link", "w"),
+                                 ("$DIR/allowed/out/secret", "a"), ("$DIR/allowed/out/new", "w"), ("$DIR/allowed/../outside/new", "w+"),
+                                 ("$DIR/allowed/missing/new", "w"), ("/etc/passwd", "r")] {
+                #expect(try session.ask(F.open(path, mode))
+                    == #"{"error": {"class": "GenericError", "desc": "Path '\#(path)' is not allowed by open-allow"}}"#)
+            }
+            #expect(readFile(agent.directory + "/outside/secret") == Bytes("secret".utf8))
+            #expect(try directoryEntries(agent.directory + "/outside") == ["secret"])
+        }
+    }
 }
 
 /// The syslog records of the file and exec commands (daemon.md §12.2).
@@ -271,5 +307,46 @@ struct FileAndExecSyslogTests {
         }
         #expect(results[1] == results[0], "ours: \(results[1])\n7.2: \(results[0])")
         #expect(results[0].contains("<14>qemu-ga: info: guest-file-open, handle: 1000"))
+    }
+
+    /// Beyond qemu-ga: what the host tried against exec-allow, open-allow
+    /// and exec-timeout, for the operator to see.
+    @Test("Refusals by exec-allow and open-allow, and children killed by exec-timeout, are logged")
+    func policyRecords() throws {
+        func canonical(_ path: String) throws -> String {
+            let resolved = try #require(realpath(path, nil))
+            defer { free(resolved) }
+            return String(cString: resolved)
+        }
+        let sleep = try canonical("/bin/sleep")
+        let (agent, listener) = try DaemonSyslogTests.start(.ours, ["--exec-allow=\(sleep)", "--open-allow=$DIR/allowed/*",
+                                                                    "--exec-timeout=1"])
+        defer { agent.finish() }
+        let session = try Session(agent)
+        // Drained after each request: syslog(3) waits while the socket is full.
+        var records: [SyslogRecord?] = []
+        for request in [ExecRequest.exec("/bin/sh", ["-c", "true"]), ExecRequest.exec("no-such-program"), F.open("$DIR/../secret", "w")] {
+            _ = try session.ask(request)
+            records += DaemonSyslogTests.records(listener)
+        }
+        let pid = try session.start(ExecRequest.exec("/bin/sleep", ["30"]))
+        var status = #"{"return": {"exited": false}}"#
+        let deadline = ContinuousClock.now + .seconds(20)
+        while status == #"{"return": {"exited": false}}"# && ContinuousClock.now < deadline {
+            usleep(100_000)
+            status = try session.ask(ExecRequest.status(pid))
+            records += DaemonSyslogTests.records(listener)
+        }
+        #expect(status == #"{"return": {"signal": 9, "exited": true}}"#)
+        let messages = records.map { $0?.message.replacing(agent.directory, with: "$DIR") ?? "malformed" }
+        let shell = try canonical("/bin/sh"), parent = try canonical(agent.directory + "/..")
+        for expected in [
+            "info: guest-exec refused: '/bin/sh' is '\(shell)', which exec-allow does not allow",
+            "info: guest-exec refused: 'no-such-program' cannot be found (No such file or directory)",
+            "info: guest-file-open refused: '$DIR/../secret' is '\(parent)/secret', which open-allow does not allow",
+            "info: guest-exec child \(pid) ('/bin/sleep') still running after 1 s: killed (exec-timeout)",
+        ] {
+            #expect(messages.contains(expected), "\(expected) not in \(messages)")
+        }
     }
 }

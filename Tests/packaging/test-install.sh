@@ -79,18 +79,23 @@ expected_unit=$'[Unit]
 BindsTo=dev-virtio\\x2dports-org.qemu.guest_agent.0.device
 After=dev-virtio\\x2dports-org.qemu.guest_agent.0.device
 [Service]
+Type=notify
+NotifyAccess=main
+WatchdogSec=1h
 ExecStart=-/usr/sbin/qemu-ga
 Restart=always
 RestartSec=0
 [Install]'
-check "unit directives are exactly Debian's (BindsTo/After device, ExecStart=-/usr/sbin/qemu-ga, Restart=always, RestartSec=0, empty [Install])" \
+check "unit directives are Debian's (BindsTo/After device, ExecStart=-/usr/sbin/qemu-ga, Restart=always, RestartSec=0, empty [Install]) plus Type=notify, NotifyAccess=main, WatchdogSec=1h" \
     test "$(unit_directives "$unit")" = "$expected_unit"
 check "unit has a Description" grep -q '^Description=.' "$unit"
+# Our additions: the notification protocol and the watchdog.
+debian_directives() { unit_directives "$1" | grep -vE '^(Type=notify|NotifyAccess=main|WatchdogSec=1h)$'; }
 debian_unit=/lib/systemd/system/qemu-guest-agent.service
 if [ -f "$debian_unit" ] && grep -q 'QEMU Guest Agent' "$debian_unit" &&
     ! grep -q swift-qemu-ga "$debian_unit"; then
-    check "unit directives equal those of the installed Debian unit" \
-        test "$(unit_directives "$unit")" = "$(unit_directives "$debian_unit")"
+    check "unit directives equal those of the installed Debian unit, but for Type=notify, NotifyAccess=main, WatchdogSec=1h" \
+        test "$(debian_directives "$unit")" = "$(unit_directives "$debian_unit")"
 else
     skip "unit directives equal those of the installed Debian unit" "no Debian unit here"
 fi
@@ -314,7 +319,8 @@ conf=config/qemu-ga.conf
 check "example config: the only active line is the [general] header" \
     test "$(grep -vE '^[[:space:]]*(#|$)' "$conf")" = '[general]'
 for key in daemon method path logfile pidfile fsfreeze-hook statedir verbose \
-    retry-path block-rpcs allow-rpcs; do
+    retry-path block-rpcs allow-rpcs thaw-after kill-hook-after exclude-interfaces exec-allow \
+    open-allow exec-timeout; do
     check "example config documents key $key" grep -qE "^#$key =( |$)" "$conf"
 done
 # Our own keys, with their defaults (-D prints them only when set).

@@ -62,6 +62,9 @@ final class GAChannel {
     /// socket-activated listener that cannot be re-created): the main loop
     /// should stop. qemu-ga exits 0 then.
     var onFatalError: () -> Void = {}
+    /// Called when a re-open of `-r` succeeded: the channel accepts
+    /// requests again.
+    var onReopen: () -> Void = {}
 
     /// Opens the channel of `method` at `path` (the path is required: the
     /// startup fills in the defaults).
@@ -110,6 +113,8 @@ final class GAChannel {
 
     /// A host client is connected (listeners), or the serial port is open.
     var isConnected: Bool { connection?.isOpen == true }
+    /// The channel accepts requests: it listens, or its port is open.
+    var isOpen: Bool { isListening || isConnected }
     /// The listening socket is open (whether or not a client is connected).
     var isListening: Bool { listener != nil }
     /// The channel failed and a re-open is scheduled.
@@ -174,6 +179,7 @@ final class GAChannel {
     private func retryOpen() {
         do {
             try open()
+            onReopen()
         } catch {
             logFailedRound(error)
             scheduleRetry()

@@ -77,6 +77,8 @@ final class GuestProcesses {
 
     final class Process {
         let pid: pid_t
+        /// The program as the host named it (for the log).
+        let path: String
         /// The wait status once reaped.
         var status: Int32?
         let stdout: Capture?
@@ -85,9 +87,14 @@ final class GuestProcesses {
         var childWatch: GLibSource?
         /// Output was discarded for the budget (said once in syslog).
         var overBudget = false
+        /// Fires `exec-timeout` seconds after the start, unless reaped before.
+        var deadline: GLibSource?
+        /// Killed by `exec-timeout`.
+        var timedOut = false
 
-        init(pid: pid_t, stdout: Capture?, stderr: Capture?, stdin: PipeEnd?) {
+        init(pid: pid_t, path: String, stdout: Capture?, stderr: Capture?, stdin: PipeEnd?) {
             self.pid = pid
+            self.path = path
             self.stdout = stdout
             self.stderr = stderr
             self.stdin = stdin
@@ -101,6 +108,7 @@ final class GuestProcesses {
         /// Closes everything still open (for a record that is dropped).
         func close() {
             childWatch?.cancel()
+            deadline?.cancel()
             stdin?.close()
             stdout?.pipe?.close()
             stderr?.pipe?.close()
@@ -111,6 +119,8 @@ final class GuestProcesses {
     /// `exec-output-budget` in bytes (nil: unbounded), and what is left of it.
     let outputBudget: Int?
     private(set) var budgetLeft: Int
+    /// Beyond qemu-ga (`exec-timeout`, seconds; nil or 0: no limit).
+    let timeout: Int?
     private let log: GALog
     /// In start order, as qemu-ga searches them (a reused pid finds the older record).
     private var processes: [Process] = []
@@ -119,11 +129,13 @@ final class GuestProcesses {
     /// Each read lands here first; what is kept is copied into its stream.
     private var scratch = [UInt8](repeating: 0, count: readSize)
 
-    init(log: GALog, finishedLimit: Int = defaultFinishedLimit, outputBudget: Int? = GAConfig().execOutputBudgetBytes) {
+    init(log: GALog, finishedLimit: Int = defaultFinishedLimit, outputBudget: Int? = GAConfig().execOutputBudgetBytes,
+         timeout: Int? = nil) {
         self.log = log
         self.finishedLimit = finishedLimit
         self.outputBudget = outputBudget
         budgetLeft = outputBudget ?? .max
+        self.timeout = timeout
     }
 
     func find(_ pid: Int64) -> Process? { processes.first { Int64($0.pid) == pid } }
@@ -137,16 +149,34 @@ final class GuestProcesses {
         for capture in process.captures { budgetLeft += capture.reserved }
     }
 
-    /// Starts watching a child that was just spawned.
-    func add(_ child: ExecChild.Started, input: [UInt8]?) -> Process {
-        let process = Process(pid: child.pid, stdout: child.stdout.map(Capture.init),
+    /// Starts watching a child that was just spawned from `path`.
+    func add(_ child: ExecChild.Started, path: String, input: [UInt8]?) -> Process {
+        let process = Process(pid: child.pid, path: path, stdout: child.stdout.map(Capture.init),
                                stderr: child.stderr.map(Capture.init), stdin: child.stdin)
         processes.append(process)
         process.childWatch = GLibSource.childWatch(child.pid) { [unowned self, unowned process] status in
             log.debug("guest_exec_child_watch called, pid: \(process.pid), status: \(UInt32(bitPattern: status))")
             process.status = status
             process.childWatch = nil
+            process.deadline?.cancel()
+            process.deadline = nil
+            if process.timedOut {
+                // What the pipes hold now is the output: a grandchild that
+                // keeps them open cannot keep the record running.
+                for capture in process.captures {
+                    while readOutput(capture, of: process, G_IO_IN) {}
+                    capture.pipe?.close()
+                    capture.pipe = nil
+                }
+            }
             noteProgress(process)
+        }
+        if let timeout, timeout > 0 {
+            process.deadline = GLibSource.timeout(milliseconds: UInt32(clamping: Int64(timeout) * 1000)) {
+                [unowned self, unowned process] in
+                expire(process, after: timeout)
+                return false
+            }
         }
         for capture in process.captures {
             capture.pipe?.watch(ioCondition(G_IO_IN, G_IO_HUP, G_IO_ERR)) { [unowned self, unowned process] condition in
@@ -161,29 +191,47 @@ final class GuestProcesses {
         return process
     }
 
+    /// Beyond qemu-ga: a child still running `seconds` after its start is
+    /// killed, and syslog says so. Only the child itself: it shares the
+    /// agent's process group, as qemu-ga's children do. A pid is reused
+    /// only once reaped, and GLib's worker thread reaps just before the
+    /// child watch runs here, so only a pid space wrapping round within
+    /// that moment could make this kill reach another process.
+    private func expire(_ process: Process, after seconds: Int) {
+        guard process.status == nil else { return }
+        kill(process.pid, SIGKILL)
+        process.timedOut = true
+        log.syslog("guest-exec child \(process.pid) ('\(process.path)') still running after \(seconds) s: killed (exec-timeout)")
+    }
+
     /// Reads what one wake-up offers and keeps what the stream's limit and
-    /// the budget allow; the rest goes into the void.
-    private func readOutput(_ capture: Capture, of process: Process, _ condition: GIOCondition) {
-        guard let pipe = capture.pipe else { return }
+    /// the budget allow; the rest goes into the void. True when it read
+    /// something (more may follow at once).
+    @discardableResult
+    private func readOutput(_ capture: Capture, of process: Process, _ condition: GIOCondition) -> Bool {
+        guard let pipe = capture.pipe else { return false }
         // A hang-up with nothing left to read is the end.
         if !condition.contains(G_IO_IN) {
             capture.pipe = nil
             pipe.close()
-            return
+            return false
         }
         switch scratch.withUnsafeMutableBytes({ pipe.read(into: $0) }) {
         case .done(let count):
             let kept = scratch.withUnsafeBytes { capture.keep(UnsafeRawBufferPointer(rebasing: $0.prefix(count)), budget: &budgetLeft) }
-            guard kept < count else { break }
-            capture.truncated = true
-            if capture.count < Self.captureLimit, !process.overBudget, let outputBudget {
-                process.overBudget = true
-                log.syslog("exec-output-budget (\(outputBudget >> 20) MiB) is full: discarding output of guest-exec child \(process.pid)")
+            if kept < count {
+                capture.truncated = true
+                if capture.count < Self.captureLimit, !process.overBudget, let outputBudget {
+                    process.overBudget = true
+                    log.syslog("exec-output-budget (\(outputBudget >> 20) MiB) is full: discarding output of guest-exec child \(process.pid)")
+                }
             }
-        case .wouldBlock: break
+            return true
+        case .wouldBlock: return false
         case .end, .failed:
             capture.pipe = nil
             pipe.close()
+            return false
         }
     }
 
@@ -300,15 +348,38 @@ struct GuestExec: @MainActor GuestAgentCommand {
             case .separated: (.pipe, .pipe)
             case .merged: (.pipe, .stdout)
             }
+        // With exec-allow, the file that was checked is the one run: no
+        // second PATH search.
+        let program = try agent.config.execAllow.map { patterns throws(QMPError) in
+            try allowedProgram(arguments.path, environment: arguments.env, patterns, log: agent.log)
+        }
         let child: ExecChild.Started
         do {
-            child = try ExecChild.spawn(argv: argv, environment: arguments.env, stdinPipe: input != nil,
+            child = try ExecChild.spawn(argv: argv, program: program, environment: arguments.env, stdinPipe: input != nil,
                                            stdout: stdout, stderr: stderr)
         } catch {
             throw QMPError("Guest agent command failed, error was '\(error.message)'")
         }
-        let process = agent.guestProcesses.add(child, input: input)
+        let process = agent.guestProcesses.add(child, path: arguments.path, input: input)
         return Result(pid: Int64(process.pid))
+    }
+}
+
+extension GuestExec {
+    /// Beyond qemu-ga (`exec-allow`): the canonical path of the program
+    /// when one of `patterns` matches it; else the refusal.
+    private static func allowedProgram(
+        _ path: String, environment: [String]?, _ patterns: [String], log: GALog
+    ) throws(QMPError) -> String {
+        let reason: String
+        do {
+            let program = try ExecAllow.canonicalProgram(path, environment: environment)
+            if anyPatternMatches(patterns, program) { return program }
+            reason = "is '\(program)', which exec-allow does not allow"
+        } catch {
+            reason = "cannot be found (\(error))"
+        }
+        throw policyRefusal(name, "Program", path, by: "exec-allow", reason, log: log)
     }
 }
 

@@ -66,7 +66,12 @@ struct GuestFileOpen: @MainActor GuestAgentCommand {
         let path = arguments.path
         let mode = arguments.mode ?? "r"
         agent.log.syslog("guest-file-open called, filepath: \(path), mode: \(mode)")
-        let stream = try open(path: path, mode: mode)
+        let location = if let patterns = agent.config.openAllow {
+            try allowedLocation(path, patterns, log: agent.log)
+        } else {
+            FileLocation(unchecked: path)
+        }
+        let stream = try open(location, path: path, mode: mode)
         let handle: Int64
         do throws(PersistentStateError) {
             guard let state = agent.persistentState else { throw PersistentStateError([]) }
@@ -81,16 +86,39 @@ struct GuestFileOpen: @MainActor GuestAgentCommand {
         return handle
     }
 
+    /// Beyond qemu-ga (`open-allow`): the location of `path` when its
+    /// canonical path matches one of `patterns`, in the directory that was
+    /// checked; else the refusal.
+    private static func allowedLocation(_ path: String, _ patterns: [String], log: GALog) throws(QMPError) -> FileLocation {
+        let reason: String
+        do {
+            let file = try OpenAllow.canonicalFile(path)
+            if !anyPatternMatches(patterns, file.path) {
+                reason = "is '\(file.path)', which open-allow does not allow"
+            } else if let location = OpenAllow.location(of: file) {
+                return location
+            } else {
+                reason = "is '\(file.path)', but its directory changed while it was opened"
+            }
+        } catch {
+            reason = "cannot be resolved (\(error))"
+        }
+        throw policyRefusal(name, "Path", path, by: "open-allow", reason, log: log)
+    }
+
     /// Opens non-blocking (a FIFO must not hang the agent); a file this call
-    /// creates gets mode 0666 whatever the umask.
-    private static func open(path: String, mode: String) throws(QMPError) -> StdioStream {
+    /// creates gets mode 0666 whatever the umask. A checked location is
+    /// opened without following a symlink in its last component. `path`
+    /// (as the host gave it) is for the error texts.
+    static func open(_ location: FileLocation, path: String, mode: String) throws(QMPError) -> StdioStream {
         guard let baseFlags = modeFlags[mode] else { throw QMPError("invalid file open mode '\(mode)'") }
         var flags = baseFlags | O_NOCTTY | O_NONBLOCK | O_CLOEXEC
+        if location.directory != AT_FDCWD { flags |= O_NOFOLLOW }
         // Creating exclusively tells whether this call created the file.
-        var result = StdioStream.openDescriptor(path, flags: flags & O_CREAT != 0 ? flags | O_EXCL : flags)
+        var result = StdioStream.openDescriptor(location, flags: flags & O_CREAT != 0 ? flags | O_EXCL : flags)
         if case .failure(let error) = result, error.errno == EEXIST {
             flags &= ~O_CREAT
-            result = StdioStream.openDescriptor(path, flags: flags)
+            result = StdioStream.openDescriptor(location, flags: flags)
         }
         let descriptor: Int32
         switch result {
@@ -100,7 +128,7 @@ struct GuestFileOpen: @MainActor GuestAgentCommand {
         let created = flags & O_CREAT != 0
         func abandon() {
             StdioStream.close(descriptor: descriptor)
-            if created { StdioStream.unlink(path) }
+            if created { StdioStream.unlink(location) }
         }
         if created {
             do {

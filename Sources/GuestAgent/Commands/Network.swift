@@ -58,7 +58,9 @@ struct GuestNetworkGetInterfaces: @MainActor GuestAgentCommand {
         var interfaces: [Interface] = []
         var indexByName: [String: Int] = [:]
         var statistics: [String: InterfaceStatistics]?
-        for entry in entries {
+        // Beyond qemu-ga (`exclude-interfaces`): the host never hears of these.
+        let excluded = agent.config.excludedInterfaces ?? []
+        for entry in entries where !anyPatternMatches(excluded, entry.name) {
             agent.log.debug("Processing \(entry.name) interface")
             let index: Int
             if let known = indexByName[entry.name] {

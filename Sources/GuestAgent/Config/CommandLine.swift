@@ -26,10 +26,9 @@ public enum AgentCommandLine {
     }
 
     // Our own options are long-only, so that no letter qemu-ga may take one
-    // day can clash.
-    private static let thawAfter: Character = "\u{100}"
-    private static let killHookAfter: Character = "\u{101}"
-    private static let execOutputBudget: Character = "\u{102}"
+    // day can clash: each gets getopt's value 0x100 + its index in
+    // `GAConfig.ownSettings`.
+    private static let firstOwnCode: UInt32 = 0x100
 
     private static let options: [Option] = [
         Option(long: "help", short: "h", argument: .none),
@@ -47,10 +46,10 @@ public enum AgentCommandLine {
         Option(long: "allow-rpcs", short: "a", argument: .required),
         Option(long: "statedir", short: "t", argument: .required),
         Option(long: "retry-path", short: "r", argument: .none),
-        Option(long: GAConfig.thawAfterKey, short: thawAfter, argument: .required),
-        Option(long: GAConfig.killHookAfterKey, short: killHookAfter, argument: .required),
-        Option(long: GAConfig.execOutputBudgetKey, short: execOutputBudget, argument: .required),
-    ]
+    ] + GAConfig.ownSettings.indices.map { index in
+        Option(long: GAConfig.ownSettings[index].key, short: Character(Unicode.Scalar(firstOwnCode + UInt32(index))!),
+               argument: .required)
+    }
 
     /// Reads the config file (`-c`, else `$QGA_CONF`, else
     /// /etc/qemu/qemu-ga.conf), then the command line on top of it.
@@ -96,21 +95,26 @@ public enum AgentCommandLine {
                 } else {
                     GAConfig.appendList(argument!, to: &config.allowedRPCs)
                 }
-            case thawAfter, killHookAfter, execOutputBudget:
-                let (key, unit, field): (String, String, WritableKeyPath<GAConfig, Int?>) = switch short {
-                case thawAfter: (GAConfig.thawAfterKey, "seconds", \.thawAfter)
-                case killHookAfter: (GAConfig.killHookAfterKey, "seconds", \.killHookAfter)
-                default: (GAConfig.execOutputBudgetKey, "MiB", \.execOutputBudget)
-                }
-                guard let number = GAConfig.number(argument!) else {
-                    writeAll(STDERR_FILENO, Array("\(program): --\(key) takes a number of \(unit), not '\(argument!)'\n".utf8))
-                    action = .exit(status: 1, output: "")
-                    break
-                }
-                config[keyPath: field] = number
             case "V": action = .exit(status: 0, output: versionText)
             case "h": action = .exit(status: 0, output: helpText(program: program))
-            default: action = .exit(status: 1, output: "Unknown option, try '\(program) --help' for more information.\n")
+            default:
+                let index = Int(short.unicodeScalars.first!.value) - Int(firstOwnCode)
+                guard GAConfig.ownSettings.indices.contains(index) else {
+                    action = .exit(status: 1, output: "Unknown option, try '\(program) --help' for more information.\n")
+                    break
+                }
+                let setting = GAConfig.ownSettings[index]
+                switch setting.value {
+                case .number(let field, let unit):
+                    guard let number = GAConfig.number(argument!) else {
+                        writeAll(STDERR_FILENO, Array("\(program): --\(setting.key) takes a number of \(unit), not '\(argument!)'\n".utf8))
+                        action = .exit(status: 1, output: "")
+                        break
+                    }
+                    config[keyPath: field] = number
+                case .list(let field):
+                    GAConfig.appendList(argument!, to: &config[keyPath: field])
+                }
             }
             return action == nil
         }
@@ -201,6 +205,24 @@ public enum AgentCommandLine {
                             guest-exec output kept for the host, all children
                             together; the rest is discarded and marked
                             truncated (default \(GAConfig.defaultExecOutputBudget), 0: no limit)
+              --exec-timeout=SECONDS
+                            kill (SIGKILL) a guest-exec child still running
+                            after SECONDS (default 0: no limit)
+              --exclude-interfaces=LIST
+                            leave the interfaces whose names match one of
+                            these fnmatch patterns (veth*,docker?) out of
+                            guest-network-get-interfaces
+              --exec-allow=LIST
+                            guest-exec runs only programs whose canonical
+                            path (found through PATH, symlinks resolved)
+                            matches one of these fnmatch patterns, where *
+                            also matches / (default: every program)
+              --open-allow=LIST
+                            guest-file-open opens or creates only files whose
+                            canonical path matches one of these patterns
+                            (default: every file)
+                            Lists: items separated by ',' or ';'; each
+                            option given adds to its list
           -h, --help        print this help and exit
 
         swift-qemu-ga answers the QEMU Guest Agent protocol of QEMU \(qgaInterfaceVersion).

@@ -19,6 +19,18 @@ public struct GAConfig: Equatable, Sendable {
     /// 0: none): guest-exec output not yet handed to the host, all children
     /// together; what does not fit is discarded and marked truncated.
     public var execOutputBudget: Int?
+    /// Beyond qemu-ga (`exec-timeout`, seconds; nil or 0: no limit): a
+    /// guest-exec child still running this long is killed with SIGKILL.
+    public var execTimeout: Int?
+    /// Beyond qemu-ga (`exclude-interfaces`, fnmatch patterns):
+    /// guest-network-get-interfaces leaves out the interfaces they match.
+    public var excludedInterfaces: [String]?
+    /// Beyond qemu-ga (`exec-allow`, fnmatch patterns; nil: everything):
+    /// the canonical paths of the programs guest-exec may run.
+    public var execAllow: [String]?
+    /// Beyond qemu-ga (`open-allow`, fnmatch patterns; nil: everything):
+    /// the canonical paths of the files guest-file-open may open or create.
+    public var openAllow: [String]?
     public var stateDirectory = "/var/run"
     public var verbose = false
     public var retryPath = false
@@ -34,11 +46,34 @@ public struct GAConfig: Equatable, Sendable {
     static let defaultConfigPath = "/etc/qemu/qemu-ga.conf"
     static let defaultFsfreezeHook = "/etc/qemu/fsfreeze-hook"
     static let group = "general"
-    // Our own keys and long options: their first letters begin no
-    // qemu-ga option, so every abbreviation qemu-ga accepts stays unambiguous.
-    static let thawAfterKey = "thaw-after"
-    static let killHookAfterKey = "kill-hook-after"
-    static let execOutputBudgetKey = "exec-output-budget"
+
+    /// One of our own settings: a key of `[general]` and a long option of
+    /// the same name (no letter), printed by `-D` only when set, so that a
+    /// plain configuration dumps as qemu-ga's. Their first letters begin no
+    /// qemu-ga option, so every abbreviation qemu-ga accepts stays
+    /// unambiguous. (qemu-ga ignores the keys.)
+    struct OwnSetting {
+        enum Value {
+            /// A number of `unit`s (seconds, MiB), 0 or more; the last one
+            /// given counts.
+            case number(WritableKeyPath<GAConfig, Int?>, unit: String)
+            /// Items separated by `,` or `;`; each one given adds to the list.
+            case list(WritableKeyPath<GAConfig, [String]?>)
+        }
+
+        let key: String
+        let value: Value
+    }
+
+    static let ownSettings = [
+        OwnSetting(key: "thaw-after", value: .number(\.thawAfter, unit: "seconds")),
+        OwnSetting(key: "kill-hook-after", value: .number(\.killHookAfter, unit: "seconds")),
+        OwnSetting(key: "exec-timeout", value: .number(\.execTimeout, unit: "seconds")),
+        OwnSetting(key: "exclude-interfaces", value: .list(\.excludedInterfaces)),
+        OwnSetting(key: "exec-allow", value: .list(\.execAllow)),
+        OwnSetting(key: "open-allow", value: .list(\.openAllow)),
+        OwnSetting(key: "exec-output-budget", value: .number(\.execOutputBudget, unit: "MiB")),
+    ]
     static let defaultExecOutputBudget = 256
 
     /// The exec output budget in bytes; nil: unbounded.
@@ -61,6 +96,14 @@ public struct GAConfig: Equatable, Sendable {
         list += names
     }
 
+    /// The same for one of our lists, which is set from then on, even
+    /// when `text` is empty (an empty allow list allows nothing).
+    static func appendList(_ text: String, to list: inout [String]?) {
+        var items = list ?? []
+        appendList(text, to: &items)
+        list = items
+    }
+
     /// Reads the keys of the `[general]` group that are present; booleans can
     /// only switch things on, as in qemu-ga.
     mutating func apply(_ file: KeyFile) throws(KeyFileError) {
@@ -73,9 +116,14 @@ public struct GAConfig: Equatable, Sendable {
         if let logFile = try file.string(group, "logfile") { self.logFile = logFile }
         if let pidFile = try file.string(group, "pidfile") { self.pidFile = pidFile }
         if let hook = try file.string(group, "fsfreeze-hook") { fsfreezeHook = hook }
-        if let seconds = try file.number(group, GAConfig.thawAfterKey) { thawAfter = seconds }
-        if let seconds = try file.number(group, GAConfig.killHookAfterKey) { killHookAfter = seconds }
-        if let mebibytes = try file.number(group, GAConfig.execOutputBudgetKey) { execOutputBudget = mebibytes }
+        for setting in GAConfig.ownSettings {
+            switch setting.value {
+            case .number(let field, _):
+                if let number = try file.number(group, setting.key) { self[keyPath: field] = number }
+            case .list(let field):
+                if let text = try file.string(group, setting.key) { GAConfig.appendList(text, to: &self[keyPath: field]) }
+            }
+        }
         if let stateDirectory = try file.string(group, "statedir") { self.stateDirectory = stateDirectory }
         if try file.boolean(group, "verbose") == true { verbose = true }
         if let retryPath = try file.boolean(group, "retry-path") { self.retryPath = retryPath }
@@ -94,11 +142,14 @@ public struct GAConfig: Equatable, Sendable {
         if let logFile { file.set(group, "logfile", string: logFile) }
         file.set(group, "pidfile", string: pidFile)
         if let fsfreezeHook { file.set(group, "fsfreeze-hook", string: fsfreezeHook) }
-        // Our own keys only when set, so that the dump of a plain
-        // configuration is qemu-ga's.
-        if let thawAfter { file.set(group, GAConfig.thawAfterKey, integer: Int32(thawAfter)) }
-        if let killHookAfter { file.set(group, GAConfig.killHookAfterKey, integer: Int32(killHookAfter)) }
-        if let execOutputBudget { file.set(group, GAConfig.execOutputBudgetKey, integer: Int32(execOutputBudget)) }
+        for setting in GAConfig.ownSettings {
+            switch setting.value {
+            case .number(let field, _):
+                if let number = self[keyPath: field] { file.set(group, setting.key, integer: Int32(number)) }
+            case .list(let field):
+                if let items = self[keyPath: field] { file.set(group, setting.key, string: items.joined(separator: ",")) }
+            }
+        }
         file.set(group, "statedir", string: stateDirectory)
         file.set(group, "verbose", boolean: verbose)
         file.set(group, "retry-path", boolean: retryPath)

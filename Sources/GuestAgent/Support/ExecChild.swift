@@ -30,23 +30,29 @@ enum ExecChild {
     }
 
     /// - Parameters:
+    ///   - program: the file to run, already found (no PATH search); argv[0]
+    ///     stays as given. Without it, argv[0] is searched as described above.
     ///   - environment: replaces the agent's environment when given.
     ///   - stdinPipe: a pipe to the child's stdin, else /dev/null.
     static func spawn(
-        argv: [String], environment: [String]?, stdinPipe: Bool, stdout: Output, stderr: Output
+        argv: [String], program: String? = nil, environment: [String]?, stdinPipe: Bool, stdout: Output, stderr: Output
     ) throws(SpawnError) -> Started {
         // GLib makes the pipes it is given a place for (close-on-exec on our
         // side); a nil place means /dev/null, or with `merged` stderr the
         // stdout pipe, which the child setup puts there.
-        var flags = G_SPAWN_SEARCH_PATH.rawValue | G_SPAWN_DO_NOT_REAP_CHILD.rawValue
-            | G_SPAWN_SEARCH_PATH_FROM_ENVP.rawValue
+        var flags = G_SPAWN_DO_NOT_REAP_CHILD.rawValue
+        if program == nil {
+            flags |= G_SPAWN_SEARCH_PATH.rawValue | G_SPAWN_SEARCH_PATH_FROM_ENVP.rawValue
+        } else {
+            flags |= G_SPAWN_FILE_AND_ARGV_ZERO.rawValue
+        }
         if stdout == .devNull { flags |= G_SPAWN_STDOUT_TO_DEV_NULL.rawValue }
         if stderr == .devNull { flags |= G_SPAWN_STDERR_TO_DEV_NULL.rawValue }
         var stdinFD: Int32 = -1, stdoutFD: Int32 = -1, stderrFD: Int32 = -1
         var pid: GPid = 0
         var error: UnsafeMutablePointer<GError>?
         let mergeStderr = stderr == .stdout ? UnsafeMutableRawPointer(bitPattern: 1) : nil
-        let started = withCStrings(argv) { cArgv in
+        let started = withCStrings(program.map { [$0] + argv } ?? argv) { cArgv in
             withOptionalCStrings(environment) { cEnvironment in
                 withOptionalPlace(stdinPipe, &stdinFD) { stdinPlace in
                     withOptionalPlace(stdout == .pipe, &stdoutFD) { stdoutPlace in

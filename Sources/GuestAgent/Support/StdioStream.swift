@@ -15,9 +15,9 @@ final class StdioStream {
         self.stream = stream
     }
 
-    /// `open(2)` of a path: the descriptor, or the errno.
-    static func openDescriptor(_ path: String, flags: Int32, mode: mode_t = 0) -> Result<Int32, SystemError> {
-        let descriptor = open(path, flags, mode)
+    /// `openat(2)` of a file's location: the descriptor, or the errno.
+    static func openDescriptor(_ location: FileLocation, flags: Int32, mode: mode_t = 0) -> Result<Int32, SystemError> {
+        let descriptor = openat(location.directory, location.name, flags, mode)
         return descriptor >= 0 ? .success(descriptor) : .failure(SystemError(errno: errno))
     }
 
@@ -26,7 +26,7 @@ final class StdioStream {
     }
 
     static func close(descriptor: Int32) { _ = Glibc.close(descriptor) }
-    static func unlink(_ path: String) { _ = Glibc.unlink(path) }
+    static func unlink(_ location: FileLocation) { _ = unlinkat(location.directory, location.name, 0) }
 
     /// `fread` of up to `buffer.count` bytes; the count read, or the errno
     /// when the error indicator got set.

@@ -70,25 +70,31 @@ func bareRequest(_ command: String) -> String { #"{"execute":"\#(command)"}"# }
 
 // MARK: syslog
 
-/// A datagram socket standing in for /dev/log (see `syslogLauncher`).
+/// A datagram socket standing in for /dev/log (see `syslogLauncher`), or
+/// for systemd's notify socket (`DaemonSystemdTests`).
 final class SyslogListener {
     let path: String
     private var fd: Int32
 
+    /// Bound to `path`, or to `@name` in the abstract namespace.
     init(path: String) throws {
         self.path = path
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw HarnessError("socket: \(errnoText())") }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
-        let pathBytes = Bytes(path.utf8)
+        var pathBytes = Bytes(path.utf8)
+        let abstract = pathBytes.first == UInt8(ascii: "@")
+        if abstract { pathBytes[0] = 0 }
         guard pathBytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
             throw HarnessError("socket path too long: \(path)")
         }
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: pathBytes) }
+        // An abstract name is as long as it is, with no NUL at its end.
+        let length = abstract ? MemoryLayout<sockaddr_un>.offset(of: \.sun_path)! + pathBytes.count : MemoryLayout<sockaddr_un>.size
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                bind(fd, $0, socklen_t(length))
             }
         }
         guard bound == 0 else {
@@ -102,15 +108,25 @@ final class SyslogListener {
 
     /// Every datagram queued now (syslog(3) has sent a command's record
     /// before the agent writes the command's reply).
-    func drain() -> [Bytes] {
+    func drain(limit: Int = .max) -> [Bytes] {
         var result: [Bytes] = []
         var buffer = Bytes(repeating: 0, count: 65536)
-        while true {
+        while result.count < limit {
             let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
             if count < 0 { break }
             result.append(Bytes(buffer[0..<count]))
         }
         return result
+    }
+
+    /// The next datagram, waiting up to `timeout` for it.
+    func next(timeout: Duration) -> Bytes? {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let datagram = drain(limit: 1).first { return datagram }
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, millisecondsLeft(until: deadline)) > 0 || ContinuousClock.now < deadline else { return nil }
+        }
     }
 }
 
