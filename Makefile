@@ -15,7 +15,7 @@
 #                                   (Tests/robustness/run-ci)
 #   make deb                        build, then .build-packages/swift-qemu-ga_<v>-1_amd64.deb
 #   make rpm                        build, then .build-packages/swift-qemu-ga-<v>-1.x86_64.rpm
-#                                   (packaging/build-packages; PACKAGES_DIR=... elsewhere)
+#                                   (config/packaging/build-packages; PACKAGES_DIR=... elsewhere)
 #   make check-packages             build, then both packages and their checks
 #                                   (Tests/packaging/test-packages.sh; not part of check)
 #
@@ -147,10 +147,10 @@ deps-packages:
 	fi
 
 deb: build deps-packages
-	BINARY=$(BINARY) packaging/build-packages deb $(PACKAGES_DIR)
+	BINARY=$(BINARY) config/packaging/build-packages deb $(PACKAGES_DIR)
 
 rpm: build deps-packages
-	BINARY=$(BINARY) packaging/build-packages rpm $(PACKAGES_DIR)
+	BINARY=$(BINARY) config/packaging/build-packages rpm $(PACKAGES_DIR)
 
 check-packages: build deps-packages
 	BINARY=$(BINARY) bash Tests/packaging/test-packages.sh

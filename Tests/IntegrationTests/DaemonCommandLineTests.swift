@@ -228,12 +228,13 @@ struct DaemonCommandLineTests {
     @Test("Our own options: in --help; ambiguous only among themselves")
     func ownOptions() throws {
         let help = try runAgent(.ours, ["--help"], argv0: "qemu-ga")
-        for key in ["thaw-after", "kill-hook-after", "exec-timeout", "exclude-interfaces", "exec-allow", "open-allow"] {
+        for key in ["thaw-after", "kill-hook-after", "exec-timeout", "exclude-interfaces", "exec-allow", "open-allow",
+                    "exec-output-budget"] {
             #expect(help.out.contains("\n      --\(key)="), "--\(key) not described: \(help.out)")
         }
         let ambiguous = try runAgent(.ours, ["--exec=1"], argv0: "qemu-ga")
         #expect(ambiguous.exitStatus == 1 && ambiguous.out == Self.unknownOption, "\(ambiguous)")
-        #expect(ambiguous.err == "qemu-ga: option '--exec=1' is ambiguous; possibilities: '--exec-timeout' '--exec-allow'\n",
+        #expect(ambiguous.err == "qemu-ga: option '--exec=1' is ambiguous; possibilities: '--exec-timeout' '--exec-allow' '--exec-output-budget'\n",
                 "\(ambiguous)")
         let seconds = try runAgent(.ours, ["--exec-timeout=soon"], argv0: "qemu-ga")
         #expect(seconds.exitStatus == 1 && seconds.err == "qemu-ga: --exec-timeout takes a number of seconds, not 'soon'\n",

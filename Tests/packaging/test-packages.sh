@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Package tests for swift-qemu-ga: builds the .deb and the .rpm from the
-# release binary (packaging/build-packages, as "make deb" and "make rpm" do)
+# release binary (config/packaging/build-packages, as "make deb" and "make rpm" do)
 # and checks what they hold and do, without installing anything on this
 # machine (its /usr/sbin/qemu-ga is the tests' reference):
 #
@@ -39,7 +39,7 @@ contains() { grep -qF -- "$2" <<<"$1"; }
 has_line() { grep -qxF -- "$2" <<<"$1"; }
 
 version=$(sed -n 's/^public let swiftQemuGaVersion = "\(.*\)"$/\1/p' Sources/GuestAgent/Version.swift)
-deb_version=$(sed -n '1s/^swift-qemu-ga (\([^)]*\)).*/\1/p' packaging/debian/changelog)
+deb_version=$(sed -n '1s/^swift-qemu-ga (\([^)]*\)).*/\1/p' config/packaging/debian/changelog)
 
 if [ ! -x "$binary" ]; then
     echo "not ok - $binary exists (run make build)"
@@ -52,8 +52,8 @@ fi
 # ---------------------------------------------------------------------------
 
 out=$tmp/out
-check "build-packages deb succeeds" bash -c "BINARY='$binary' packaging/build-packages deb '$out' >'$tmp/deb.log' 2>&1"
-check "build-packages rpm succeeds" bash -c "BINARY='$binary' packaging/build-packages rpm '$out' >'$tmp/rpm.log' 2>&1"
+check "build-packages deb succeeds" bash -c "BINARY='$binary' config/packaging/build-packages deb '$out' >'$tmp/deb.log' 2>&1"
+check "build-packages rpm succeeds" bash -c "BINARY='$binary' config/packaging/build-packages rpm '$out' >'$tmp/rpm.log' 2>&1"
 deb=$out/swift-qemu-ga_${deb_version}_amd64.deb
 rpm=$out/swift-qemu-ga-$version-1.x86_64.rpm
 check "the .deb is named swift-qemu-ga_${deb_version}_amd64.deb" test -f "$deb"
@@ -66,7 +66,7 @@ if [ ! -f "$deb" ] || [ ! -f "$rpm" ]; then
     exit 1
 fi
 
-BINARY=$binary packaging/build-packages deb "$tmp/again" >/dev/null 2>&1
+BINARY=$binary config/packaging/build-packages deb "$tmp/again" >/dev/null 2>&1
 check "the .deb is reproducible (a second build is identical)" same "$deb" "$tmp/again/${deb##*/}"
 
 # The release binary stripped as the packages strip it.
