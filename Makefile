@@ -11,6 +11,9 @@
 #                                   userlands (Tests/portability/run)
 #   make check-vm                   the end-to-end test in a real VM (Tests/vm/run)
 #   make check-libvirt              that VM under a private libvirtd, driven by virsh (Tests/vm/libvirt)
+#   make check-systemd              our .deb installed over Debian's agent in a Debian 12
+#                                   guest with systemd, then Debian's own package the same
+#                                   way (Tests/vm/systemd-guest)
 #   make check-robustness           sanitizers, soak and fuzzers, short forms
 #                                   (Tests/robustness/run-ci)
 #   make deb                        build, then .build-packages/swift-qemu-ga_<v>-1_amd64.deb
@@ -41,7 +44,7 @@ INSTALL       ?= install
 HOOK    = $(DESTDIR)$(SYSCONFDIR)/qemu/fsfreeze-hook
 UNIT    = $(DESTDIR)$(UNITDIR)/qemu-guest-agent.service
 
-.PHONY: all deps run build check-floor check-portable install uninstall check check-packaging check-vm check-libvirt check-robustness deps-packages deb rpm check-packages
+.PHONY: all deps run build check-floor check-portable check-systemd install uninstall check check-packaging check-vm check-libvirt check-robustness deps-packages deb rpm check-packages
 
 all: build
 
@@ -129,6 +132,12 @@ check-vm:
 
 check-libvirt:
 	Tests/vm/libvirt
+
+# The guest image is made once (.build-vm/bookworm); the second run proves
+# that the checks hold for the package we replace too.
+check-systemd: deb
+	Tests/vm/systemd-guest $(PACKAGES_DIR)/swift-qemu-ga_*_amd64.deb
+	Tests/vm/systemd-guest .build-vm/bookworm/debs/qemu-guest-agent_*.deb
 
 check-robustness:
 	Tests/robustness/run-ci

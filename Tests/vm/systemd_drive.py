@@ -74,7 +74,11 @@ def wait_for_agent(timeout=300):
 
 def in_background(script):
     """Runs `script` in a transient systemd unit of its own: a restart of the
-    agent's unit must not kill it (apt restarts the agent that started it)."""
+    agent's unit must not kill it (apt restarts the agent that started it).
+    Then the agent's state goes to the console, which the test prints when
+    it fails (the host may have no agent to ask then)."""
+    script += ("; { tail -n 15 /root/*.log; systemctl status --no-pager qemu-guest-agent;"
+               " journalctl -b --no-pager -n 30 -u qemu-guest-agent; } >/dev/console 2>&1")
     code, _ = run("/usr/bin/systemd-run", "--collect", "--no-block", "/bin/sh", "-c", script)
     expect(code == 0, "systemd-run failed")
 
@@ -245,9 +249,24 @@ def remove():
     return "Debian's agent %s answers; right after its installation it was %s" % (version, started)
 
 
+@check("%s installs again over Debian's package and answers" % PACKAGE)
+def reinstall():
+    in_background("DEBIAN_FRONTEND=noninteractive apt-get install -y %s >/root/reinstall.log 2>&1; "
+                  "echo $? >/root/reinstall.status" % PACKAGE_DEB)
+    status = wait_for_file("/root/reinstall.status")
+    expect(status == "0", "apt-get exited %s: %s" % (status, shell("tail -n 20 /root/reinstall.log")[1]))
+    version = returned(agent.request("guest-info"))["version"]
+    expect(version == VERSION, "version %r" % version)
+
+
 @check("guest-shutdown powers the guest off through systemd")
 def shutdown():
+    agent.drain(quiet=0.5)
     agent.send('{"execute":"guest-shutdown"}')
+    try:  # nothing comes on success
+        raise AssertionError("guest-shutdown answered %r" % agent.read_reply(timeout=5))
+    except (TimeoutError, ConnectionError):
+        pass
     deadline = time.time() + 300
     while time.time() < deadline:
         try:
