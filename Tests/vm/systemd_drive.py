@@ -86,10 +86,13 @@ def in_background(script):
 def wait_for_file(path, timeout=300):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        wait_for_agent()
-        code, text = shell("cat %s 2>/dev/null" % path)
-        if code == 0 and text.strip():
-            return text.strip()
+        try:
+            wait_for_agent()
+            code, text = shell("cat %s 2>/dev/null" % path)
+            if code == 0 and text.strip():
+                return text.strip()
+        except (AssertionError, TimeoutError, ConnectionError):
+            pass  # the agent was replaced between two requests: ask the new one
         time.sleep(2)
     raise TimeoutError("%s never appeared" % path)
 
@@ -149,7 +152,13 @@ def unit():
     code, text = run("/usr/bin/sha256sum", "/usr/sbin/qemu-ga")
     local = subprocess.run(["sha256sum", BINARY], capture_output=True, text=True, check=True).stdout.split()[0]
     expect(text.split()[0] == local, "the binary in the guest is not the package's")
-    return "Type=%s" % unit_property("Type")
+    kind = unit_property("Type")
+    if kind == "notify":
+        # Active means systemd got READY=1; a watchdog timestamp, WATCHDOG=1.
+        expect(unit_property("NotifyAccess") == "main", "NotifyAccess %r" % unit_property("NotifyAccess"))
+        expect(unit_property("WatchdogTimestampMonotonic") not in ("", "0"), "no WATCHDOG=1 seen by systemd")
+        return "Type=notify: ready, watchdog %s" % unit_property("WatchdogUSec")
+    return "Type=%s" % kind
 
 
 @check("kill -9 of the agent: systemd starts it again and the host's next sync succeeds")
