@@ -7,26 +7,7 @@
 # Prints one "ok - ..." or "not ok - ..." line per check, then
 # "<n> passed, <n> failed"; exits 1 if anything failed.
 
-set -u
-
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$repo" || exit 1
-
-passed=0
-failed=0
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/qga-packaging.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-
-pass() { echo "ok - $1"; passed=$((passed + 1)); }
-fail() { echo "not ok - $1"; failed=$((failed + 1)); }
-skip() { echo "ok - $1 # SKIP $2"; passed=$((passed + 1)); }
-
-# check DESCRIPTION COMMAND...: passes when COMMAND succeeds.
-check() {
-    local description=$1
-    shift
-    if "$@"; then pass "$description"; else fail "$description"; fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/checks.sh" packaging
 
 # Helpers usable as check commands.
 mode_is() { [ -e "$2" ] && [ "$(stat -c %a "$2")" = "$1" ]; }
@@ -382,5 +363,4 @@ else
         "no qemu-ga with --dump-conf at $qemu_ga"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

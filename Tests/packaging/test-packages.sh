@@ -14,25 +14,9 @@
 # "not ok" line per check, then "<n> passed, <n> failed"; exits 1 if
 # anything failed.
 
-set -u
-
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$repo" || exit 1
+. "$(dirname "${BASH_SOURCE[0]}")/checks.sh" packages
 binary=${BINARY:-.build/release/qemu-ga}
 
-passed=0
-failed=0
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/qga-packages.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-
-pass() { echo "ok - $1"; passed=$((passed + 1)); }
-fail() { echo "not ok - $1"; failed=$((failed + 1)); }
-skip() { echo "ok - $1 # SKIP $2"; passed=$((passed + 1)); }
-check() { # check DESCRIPTION COMMAND...
-    local description=$1
-    shift
-    if "$@"; then pass "$description"; else fail "$description"; fi
-}
 same() { cmp -s "$1" "$2"; }
 equal() { [ "$1" = "$2" ] || { printf '#   got:      %s\n#   expected: %s\n' "$1" "$2" | head -40; return 1; }; }
 contains() { grep -qF -- "$2" <<<"$1"; }
@@ -581,5 +565,4 @@ else
     sed 's/^/#   /' "$tmp/stand-in/build.log" | tail -20
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

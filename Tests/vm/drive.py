@@ -9,7 +9,7 @@ import random
 import sys
 import time
 
-from qga import Client, check, exec_and_wait, expect, finish, output_of, returned
+from qga import Client, check, exec_and_wait, expect, expect_exit, finish, output_of, returned
 
 VIRTIO_SOCKET, ISA_SOCKET, QEMU_PID, QEMU_STARTED, COMMANDS_FILE, SMP = sys.argv[1:7]
 SMP = int(SMP)
@@ -218,16 +218,7 @@ def fsfreeze():
 @check("guest-shutdown powers the VM off and QEMU exits on its own")
 def shutdown():
     agent.send('{"execute":"guest-shutdown"}')
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            state = open("/proc/%s/status" % QEMU_PID).read()
-        except OSError:
-            return
-        if "\nState:\tZ" in state:
-            return
-        time.sleep(0.5)
-    raise AssertionError("QEMU still runs two minutes after guest-shutdown")
+    expect_exit(QEMU_PID, 120)
 
 
 finish(figures)

@@ -138,6 +138,21 @@ def output_of(status, stream="out-data"):
     return base64.b64decode(status.get(stream, "")).decode(errors="replace")
 
 
+def expect_exit(pid, seconds):
+    """Waits for the process (QEMU) to end: gone, or a zombie (kill -0
+    succeeds on a zombie, so its status is read)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            state = open("/proc/%s/status" % pid).read()
+        except OSError:
+            return
+        if "\nState:\tZ" in state:
+            return
+        time.sleep(0.5)
+    raise AssertionError("QEMU still runs %d s after guest-shutdown" % seconds)
+
+
 def finish(figures=()):
     """Prints the figures and the closing 'N passed, N failed' line; exits
     non-zero when a check failed."""

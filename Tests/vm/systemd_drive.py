@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-from qga import Client, check, exec_and_wait, expect, finish, output_of, returned
+from qga import Client, check, exec_and_wait, expect, expect_exit, finish, output_of, returned
 
 SOCKET, QEMU_PID, PACKAGE, PACKAGE_VERSION, BINARY = sys.argv[1:6]
 # apt reads a local package as its own unprivileged user: not from /root.
@@ -276,16 +276,7 @@ def shutdown():
         raise AssertionError("guest-shutdown answered %r" % agent.read_reply(timeout=5))
     except (TimeoutError, ConnectionError):
         pass
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        try:
-            state = open("/proc/%s/status" % QEMU_PID).read()
-        except OSError:
-            return
-        if "\nState:\tZ" in state:
-            return
-        time.sleep(1)
-    raise AssertionError("QEMU still runs five minutes after guest-shutdown")
+    expect_exit(QEMU_PID, 300)
 
 
 finish()
