@@ -1,8 +1,7 @@
 import Glibc
 
-// Processors, memory blocks and load: guest-get-vcpus,
-// guest-get-memory-blocks, guest-get-memory-block-info, guest-get-cpustats,
-// guest-get-load (commands.md §9).
+// Processors, memory blocks and load: guest-get-vcpus, guest-get-memory-blocks,
+// guest-get-memory-block-info, guest-get-cpustats, guest-get-load.
 
 /// GuestLogicalProcessor: guest-get-vcpus' result, guest-set-vcpus' argument
 /// (where `can-offline` may be left out and is ignored).

@@ -1,9 +1,9 @@
 import Glibc
 
-/// `guest-set-vcpus` (commands.md §9.2): brings logical CPUs on- or offline
-/// through `/sys/devices/system/cpu/cpu<N>/online`, in the order given; the
-/// number of leading entries that succeeded. A failure on the first entry is
-/// the command's error; a later one only ends the count.
+/// `guest-set-vcpus`: brings logical CPUs on- or offline through
+/// `/sys/devices/system/cpu/cpu<N>/online`, in the order given; the number of
+/// leading entries that succeeded. A failure on the first entry is the
+/// command's error; a later one only ends the count.
 struct GuestSetVcpus: @MainActor GuestAgentCommand {
     static let name = "guest-set-vcpus"
 
@@ -55,9 +55,9 @@ struct GuestSetVcpus: @MainActor GuestAgentCommand {
     }
 }
 
-/// `guest-set-memory-blocks` (commands.md §9.4): brings memory blocks on-
-/// or offline through `/sys/devices/system/memory/memory<N>/state`; one
-/// response per block, in the order given, never an error for the whole.
+/// `guest-set-memory-blocks`: brings memory blocks on- or offline through
+/// `/sys/devices/system/memory/memory<N>/state`; one response per block, in the
+/// order given, never an error for the whole.
 struct GuestSetMemoryBlocks: @MainActor GuestAgentCommand {
     static let name = "guest-set-memory-blocks"
 

@@ -1,9 +1,9 @@
 import CGLib
 import QMPJSON
 
-// guest-exec and guest-exec-status (commands.md §10.1-10.2). Children run
-// from the main loop: a child watch reaps each one, pipe watches read its
-// output and feed its input, and the agent keeps answering meanwhile.
+// guest-exec and guest-exec-status. Children run from the main loop: a child
+// watch reaps each one, pipe watches read its output and feed its input, and
+// the agent keeps answering meanwhile.
 
 /// The children started by guest-exec whose exit nobody has been told yet.
 ///

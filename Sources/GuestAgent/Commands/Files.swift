@@ -1,10 +1,10 @@
 import Glibc
 import QMPJSON
 
-// guest-file-open, -close, -read, -write, -seek, -flush (commands.md §6).
-// Paths are used as the host gives them (relative ones against the agent's
-// working directory), not through the system root: these commands move
-// arbitrary files, they do not manage the machine.
+// guest-file-open, -close, -read, -write, -seek, -flush. Paths are used as the
+// host gives them (relative ones against the agent's working directory), not
+// through the system root: these commands move arbitrary files, they do not
+// manage the machine.
 
 /// The files hosts have open, by handle (qemu-ga's GuestFileHandle list).
 final class GuestFiles {

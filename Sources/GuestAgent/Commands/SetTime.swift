@@ -1,10 +1,9 @@
 import CGLib
 import Glibc
 
-/// `guest-set-time` (commands.md §4.2): with `time` (ns since the epoch),
-/// sets the system clock and then the hardware clock from it
-/// (`hwclock -w`); without, sets the system clock from the hardware clock
-/// (`hwclock -s`).
+/// `guest-set-time`: with `time` (ns since the epoch), sets the system clock
+/// and then the hardware clock from it (`hwclock -w`); without, sets the system
+/// clock from the hardware clock (`hwclock -s`).
 struct GuestSetTime: @MainActor GuestAgentCommand {
     static let name = "guest-set-time"
 

@@ -2,7 +2,7 @@ import CGLib
 import Glibc
 
 // Time and identity: guest-get-time, guest-get-host-name, guest-get-users,
-// guest-get-timezone, guest-get-osinfo (commands.md §4.1, §11.1-11.4).
+// guest-get-timezone, guest-get-osinfo.
 
 /// `guest-get-time`: nanoseconds since the epoch, from a microsecond clock.
 struct GuestGetTime: @MainActor GuestAgentCommand {
