@@ -39,8 +39,6 @@ final class ListeningSocket {
         g_io_channel_unref(channel)
     }
 
-    var isAccepting: Bool { watch?.isActive == true }
-
     func startAccepting() {
         guard watch?.isActive != true, pause?.isActive != true else { return }
         watch = GLibSource.watch(channel, ioCondition(G_IO_IN, G_IO_ERR, G_IO_HUP, G_IO_NVAL)) { [weak self] _ in

@@ -35,7 +35,4 @@ extension QMPError {
     static func enumValueNotAccepted(_ name: String, value: String) -> QMPError {
         QMPError("Parameter '\(name)' does not accept value '\(value)'")
     }
-
-    /// QERR_UNSUPPORTED.
-    public static let unsupported = QMPError("this feature or command is not currently supported")
 }
