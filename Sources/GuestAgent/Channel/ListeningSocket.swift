@@ -223,11 +223,11 @@ struct VsockAddress: Equatable {
 }
 
 /// Why a channel could not be opened, in qemu-ga's words.
-public struct ChannelError: Error, CustomStringConvertible {
-    public let description: String
+package struct ChannelError: Error, CustomStringConvertible {
+    package let description: String
     /// No retry can fix it (a malformed vsock address, a socket path that is
     /// too long): `-r` does not apply.
-    public let isPermanent: Bool
+    package let isPermanent: Bool
 
     init(_ message: String, permanent: Bool = false) {
         description = message
