@@ -1,57 +1,95 @@
 import Glibc
 
-/// `guest-set-vcpus`: brings logical CPUs on- or offline through
-/// `/sys/devices/system/cpu/cpu<N>/online`, in the order given; the number of
-/// leading entries that succeeded. A failure on the first entry is the
-/// command's error; a later one only ends the count.
-struct GuestSetVcpus: @MainActor GuestAgentCommand {
-    static let name = "guest-set-vcpus"
+// Memory blocks: guest-get-memory-blocks, guest-get-memory-block-info,
+// guest-set-memory-blocks.
 
-    struct Arguments: Decodable { let vcpus: [GuestLogicalProcessor] }
+/// The memory-block directory of sysfs.
+let memoryDirectory = "/sys/devices/system/memory/"
 
-    static func run(_ arguments: Arguments, agent: GAState) throws(QMPError) -> Int64 {
-        var processed: Int64 = 0
-        for processor in arguments.vcpus {
-            do {
-                try apply(processor, system: agent.system)
-            } catch {
-                if processed == 0 { throw error }
-                break
-            }
-            processed += 1
+/// GuestMemoryBlock: guest-get-memory-blocks' result, guest-set-memory-blocks'
+/// argument (where `can-offline` may be left out and is ignored).
+struct GuestMemoryBlock: Codable {
+    let physIndex: UInt64
+    let online: Bool
+    let canOffline: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case physIndex = "phys-index"
+        case online
+        case canOffline = "can-offline"
+    }
+}
+
+/// `guest-get-memory-blocks`: every `memoryN` block of sysfs in directory
+/// order. Without memory hotplug in the kernel the list is empty.
+struct GuestGetMemoryBlocks: @MainActor GuestAgentCommand {
+    static let name = "guest-get-memory-blocks"
+
+    static func run(_ arguments: NoArguments, agent: GAState) throws(QMPError) -> [GuestMemoryBlock] {
+        let entries: [DirectoryEntry]
+        do {
+            entries = try agent.system.directoryEntries(memoryDirectory)
+        } catch {
+            if error.errno == ENOENT { return [] }
+            throw QMPError("Can't open directory\"\(memoryDirectory)\": \(error)")
         }
-        return processed
+        var blocks: [GuestMemoryBlock] = []
+        for entry in entries where entry.name.hasPrefix("memory") && entry.type & DirectoryEntry.directoryType != 0 {
+            let physIndex = UInt64(strtoul(String(entry.name.dropFirst(6)), nil, 10))
+            let path = "\(memoryDirectory)memory\(Int64(bitPattern: physIndex))/"
+            let directory: SysfsDirectory
+            do {
+                directory = try SysfsDirectory(agent.system, path)
+            } catch {
+                throw QMPError("Could not open '\(path)': \(error)")
+            }
+            let state: [UInt8]
+            do {
+                state = try directory.read("state", count: 10)
+            } catch {
+                // Kernels without the file cannot offline memory.
+                guard error.isMissingFile else { throw error.memoryAttributeError("state") }
+                blocks.append(GuestMemoryBlock(physIndex: physIndex, online: true, canOffline: false))
+                continue
+            }
+            let canOffline: Bool
+            do {
+                canOffline = try directory.read("removable", count: 1)[0] != UInt8(ascii: "0")
+            } catch {
+                guard error.isMissingFile else { throw error.memoryAttributeError("removable") }
+                canOffline = false
+            }
+            blocks.append(GuestMemoryBlock(physIndex: physIndex, online: state.starts(with: "online".utf8), canOffline: canOffline))
+        }
+        if blocks.isEmpty { throw QMPError("guest reported zero memory blocks!") }
+        return blocks
+    }
+}
+
+/// `guest-get-memory-block-info`: the size of a memory block.
+struct GuestGetMemoryBlockInfo: @MainActor GuestAgentCommand {
+    static let name = "guest-get-memory-block-info"
+
+    struct MemoryBlockInfo: Encodable {
+        let size: UInt64
     }
 
-    private static func apply(_ processor: GuestLogicalProcessor, system: SystemEnvironment) throws(QMPError) {
-        let path = "/sys/devices/system/cpu/cpu\(processor.logicalId)/"
+    static func run(_ arguments: NoArguments, agent: GAState) throws(QMPError) -> MemoryBlockInfo {
         let directory: SysfsDirectory
         do {
-            directory = try SysfsDirectory(system, path)
+            directory = try SysfsDirectory(agent.system, memoryDirectory)
         } catch {
-            throw QMPError("Could not open '\(path)': \(error)")
+            throw QMPError("open(\"\(memoryDirectory)\"): \(error)")
         }
-        // The path as qemu-ga prints it, slash doubled.
-        let online = path + "/online"
-        let fd: Int32
+        let text: [UInt8]
         do {
-            fd = try directory.openFile("online", O_RDWR)
+            text = try directory.read("block_size_bytes", count: 20)
         } catch {
-            if error.errno != ENOENT { throw QMPError("could not open \(online): \(error)") }
-            // No `online` file: the CPU cannot be offlined (typically cpu0).
-            if !processor.online { throw QMPError("logical processor #\(processor.logicalId) can't be offlined") }
-            return
+            throw error.memoryAttributeError("block_size_bytes")
         }
-        defer { close(fd) }
-        var status: UInt8 = 0
-        switch pread(fd, &status, 1, 0) {
-        case -1: throw QMPError("pread(\"\(online)\"): \(SystemError(errno: errno))")
-        case 0: throw QMPError("pread(\"\(online)\"): unexpected EOF")
-        default: break
-        }
-        guard processor.online != (status != UInt8(ascii: "0")) else { return }
-        var wanted = processor.online ? UInt8(ascii: "1") : UInt8(ascii: "0")
-        if pwrite(fd, &wanted, 1, 0) == -1 { throw QMPError("pwrite(\"\(online)\"): \(SystemError(errno: errno))") }
+        // Hexadecimal text, read as a C long.
+        let size = strtol(String(decoding: text, as: UTF8.self), nil, 16)
+        return MemoryBlockInfo(size: UInt64(bitPattern: Int64(size)))
     }
 }
 
@@ -137,16 +175,5 @@ struct GuestSetMemoryBlocks: @MainActor GuestAgentCommand {
             response.errorCode = Int64(error.errno)
         }
         return response
-    }
-}
-
-extension SysfsDirectory.ReadError {
-    /// The errno qemu-ga reports for the failed read (0 for an empty file:
-    /// nothing failed, and it cleared errno first).
-    var errno: Int32 {
-        switch self {
-        case .open(let failure), .read(let failure): failure.errno
-        case .endOfFile: 0
-        }
     }
 }
