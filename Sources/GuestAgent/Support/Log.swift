@@ -115,10 +115,3 @@ nonisolated func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
         }
     }
 }
-
-/// A failed system call, described as `strerror` does.
-package struct SystemError: Error, Equatable, CustomStringConvertible {
-    package let errno: Int32
-    package init(errno: Int32) { self.errno = errno }
-    package var description: String { String(cString: strerror(errno)) }
-}
