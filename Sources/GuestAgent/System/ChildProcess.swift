@@ -11,6 +11,11 @@ import Glibc
 ///
 /// The program is found through the system root (`SystemEnvironment.executable`),
 /// so a fixture-rooted agent only ever runs fake programs of its tree.
+///
+/// One of the agent's two ways to start a child. This one is on posix_spawn,
+/// for the helpers qemu-ga runs synchronously: nothing else happens until the
+/// child is done, so no main-loop machinery is needed. guest-exec's children,
+/// which run while the agent goes on answering, are `ExecChild`'s.
 enum ChildProcess {
     enum Ending: Equatable {
         case exited(Int32)
