@@ -54,11 +54,6 @@ func isValidCodePoint(_ cp: UInt32) -> Bool {
 }
 
 @inline(__always)
-func utf8Length(_ cp: UInt32) -> Int {
-    cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4
-}
-
-@inline(__always)
 func storeUTF8(_ cp: UInt32, _ out: UnsafeMutablePointer<UInt8>, _ o: Int) -> Int {
     switch cp {
     case 0..<0x80:

@@ -2,10 +2,9 @@ import Glibc
 import GuestAgent
 import QMPJSON
 
-/// The machine the dispatcher fuzzer's agent manages: a temporary tree
-/// created at start-up (in `$TMPDIR`) and removed at exit. No request reaches the real
-/// machine; command by command (commands.md numbering aside, by the way each
-/// reaches the machine):
+/// The machine the dispatcher fuzzer's agent manages: a temporary tree created
+/// at start-up (in `$TMPDIR`) and removed at exit. No request reaches the real
+/// machine; command by command (grouped by the way each reaches the machine):
 ///
 /// - Through the system root, so confined by `SystemEnvironment(root:)`:
 ///   everything under /proc, /sys, /etc, home directories and utmp, the clock

@@ -15,10 +15,11 @@ public func fuzzJSONParser(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     var chunked = JSONMessageParser()
     var outputs: [JSONParserOutput] = []
     var offset = 0
-    var seed = UInt32(truncatingIfNeeded: size) &* 2_654_435_761
+    // The chunk sizes (1 to 64 bytes) follow from the input's size, so that a
+    // failing input reproduces.
+    var random = SplitMix64(seed: UInt64(size))
     while offset < size {
-        seed = seed &* 1_103_515_245 &+ 12_345
-        let length = min(size - offset, Int(seed >> 16) % 64 + 1)
+        let length = min(size - offset, Int.random(in: 1...64, using: &random))
         outputs += chunked.feed(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[offset..<offset + length])))
         offset += length
     }

@@ -45,7 +45,7 @@ struct Base64GLibTests {
         "QUJD\u{0}", "é", "QUJDQUJDQUJDQUJD!", "QUJDQUJDQUJDQUJDQUJDQUJD,",
     ]
 
-    @Test("Decoding: the edge cases of commands.md §6.7 and more")
+    @Test("Decoding: the edge cases qemu-ga 7.2 was observed on, and more")
     func edgeCasesDecodeAsQemuGa() {
         for text in Self.edgeCases {
             let bytes = Array(text.utf8)

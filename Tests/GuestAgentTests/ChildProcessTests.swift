@@ -2,8 +2,8 @@ import Glibc
 import Testing
 @testable import GuestAgent
 
-/// The one child-process helper (commands.md §10.3): how the child is set
-/// up, how its end is reported, and where programs are found.
+/// The helper that runs a program to completion (`ChildProcess`): how the child
+/// is set up, how its end is reported, and where programs are found.
 @Suite struct ChildProcessTests {
     private func run(_ machine: FixtureTree, _ arguments: [String], input: [UInt8]? = nil, timeout: Int? = nil) -> QMPError? {
         do {

@@ -2,9 +2,8 @@ import Testing
 @testable import GuestAgent
 
 @Suite struct RegistryTests {
-    /// The newest schema's Linux commands, in its order (commands.md §2.1,
-    /// except that the schema defines guest-get-load before
-    /// guest-network-get-route).
+    /// The Linux commands of the newest schema (QEMU's qga/qapi-schema.json),
+    /// in the order it defines them.
     static let schemaOrder = [
         "guest-sync-delimited", "guest-sync", "guest-ping", "guest-get-time", "guest-set-time", "guest-info",
         "guest-shutdown", "guest-file-open", "guest-file-close", "guest-file-read", "guest-file-write", "guest-file-seek",

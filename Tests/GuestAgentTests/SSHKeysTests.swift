@@ -2,9 +2,9 @@ import Glibc
 import Testing
 @testable import GuestAgent
 
-/// guest-ssh-*-authorized-keys (commands.md §11.6) for users of a fixture
-/// machine's /etc/passwd, whose homes are in the fixture: the files before
-/// and after every case, with their owners and modes.
+/// guest-ssh-*-authorized-keys for users of a fixture machine's /etc/passwd,
+/// whose homes are in the fixture: the files before and after every case, with
+/// their owners and modes.
 @Suite struct SSHKeysTests {
     static let uid: uid_t = 4321
     static let gid: gid_t = 8765

@@ -1,8 +1,8 @@
 import Testing
 
-/// The command line (daemon.md §1): getopt_long diagnostics, `-V`, `-h`,
-/// `-b help` / `-a help`, a missing channel path. The effective values of
-/// the options are checked through `-D` in `DaemonDumpTests`.
+/// The command line (qemu-ga(8), OPTIONS): getopt_long diagnostics, `-V`, `-h`,
+/// `-b help` / `-a help`, a missing channel path. The effective values of the
+/// options are checked through `-D` in `DaemonDumpTests`.
 ///
 /// Differential tests run both binaries with argv[0] `qemu-ga` and compare
 /// stdout and stderr byte for byte (GLib's pid and time normalized).
@@ -141,7 +141,7 @@ struct DaemonCommandLineTests {
 
     // MARK: -h
 
-    /// The newest option set, in the newest help order (daemon.md §1.2).
+    /// The newest option set, in the order the newest qemu-ga's `-h` lists it.
     static let helpOptions = [
         ("c", "config"), ("m", "method"), ("p", "path"), ("l", "logfile"), ("f", "pidfile"), ("F", "fsfreeze-hook"),
         ("t", "statedir"), ("v", "verbose"), ("V", "version"), ("d", "daemonize"), ("b", "block-rpcs"),

@@ -1,8 +1,8 @@
 import Testing
 
-/// The config file (daemon.md §2): `QGA_CONF`, `-c`, every key and its
-/// type, GKeyFile's errors, precedence and lists. Effective values are
-/// read back with `-D`; the cases run on ours and on 7.2 (see
+/// The config file (qemu-ga(8), CONFIGURATION FILE): `QGA_CONF`, `-c`, every
+/// key and its type, GKeyFile's errors, precedence and lists. Effective values
+/// are read back with `-D`; the cases run on ours and on 7.2 (see
 /// `DaemonDumpTests`), except the newest and "better" ones.
 @Suite("Daemon: config file")
 struct DaemonConfigTests {

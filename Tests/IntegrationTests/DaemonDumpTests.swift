@@ -1,6 +1,6 @@
 import Testing
 
-/// The effective configuration as `-D` prints it (daemon.md §3).
+/// The effective configuration as `-D` prints it.
 ///
 /// Each case states the expected fields; it runs on ours (newest format:
 /// `allow-rpcs=` printed after `block-rpcs=`, always) and on 7.2 (no
@@ -13,7 +13,7 @@ import Testing
 /// the pidfile on every exit of a `-d` run, `-D` included).
 @Suite("Daemon: -D dump")
 struct DaemonDumpTests {
-    /// The printed fields; the defaults are those of daemon.md §1.
+    /// The printed fields; the defaults are qemu-ga's (qemu-ga(8), OPTIONS).
     struct Dump: Sendable {
         var daemon = "false"
         var method = "virtio-serial"

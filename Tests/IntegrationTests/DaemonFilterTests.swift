@@ -1,8 +1,8 @@
 import Testing
 
-/// `-b`/`block-rpcs` and `-a`/`allow-rpcs` (daemon.md §9): replies and
-/// guest-info's `enabled`. Ours follows the newest rules (9.1+): one
-/// reason for every disabled command, `-a` and `-b` together, block wins.
+/// `-b`/`block-rpcs` and `-a`/`allow-rpcs` (qemu-ga(8)): replies and
+/// guest-info's `enabled`. Ours follows the newest rules (9.1+): one reason for
+/// every disabled command, `-a` and `-b` together, block wins.
 @Suite("Daemon: RPC filters")
 struct DaemonFilterTests {
     /// guest-info's view: exactly `disabled` are disabled (among the

@@ -5,8 +5,8 @@ import Musl
 #endif
 import Testing
 
-/// The log file and stderr logging (daemon.md §12.1, §12.3): the line
-/// format, the default levels, `-v`, the debug texts of a request.
+/// The log file and stderr logging (qemu-ga(8), LOGGING): the line format, the
+/// default levels, `-v`, the debug texts of a request.
 @Suite("Daemon: logging")
 struct DaemonLoggingTests {
     static func now() -> Int { Int(time(nil)) }

@@ -5,9 +5,9 @@ import Musl
 #endif
 import Testing
 
-/// Process life (daemon.md §6, §11, §13): pidfile only with `-d`, the
-/// daemonized parent's exit status, pidfile contents and lock, a second
-/// instance, SIGTERM/SIGINT, and which pidfiles may be removed.
+/// Process life: pidfile only with `-d`, the daemonized parent's exit status,
+/// pidfile contents and lock, a second instance, SIGTERM/SIGINT, and which
+/// pidfiles may be removed.
 ///
 /// Daemonized agents are collected through `Subreaper`: when the `-d`
 /// parent exits, the daemon becomes a child of the test process.
@@ -201,9 +201,9 @@ struct DaemonProcessTests {
         #expect(agent.isDaemonAlive(), "daemon \(pid) is not running: \(agent.context)")
         #expect(Self.commandLine(of: pid).contains(agent.directory("sock")), "pid \(pid) is not our daemon: \(Self.commandLine(of: pid))")
         #expect(getpgid(pid) == pid && getsid(pid) == pid, "the daemon did not setsid()")
-        // stdin, stdout, stderr on /dev/null, cwd /, umask 0077 (daemon.md §6).
-        // Ours detaches before its parent exits; 7.2's parent exits at the
-        // fork, and its daemon may still be detaching.
+        // stdin, stdout, stderr on /dev/null, cwd /, umask 0077, as qemu-ga
+        // daemonizes. Ours detaches before its parent exits; 7.2's parent exits
+        // at the fork, and its daemon may still be detaching.
         if kind == .reference {
             _ = poll { (0...2).allSatisfy { Self.link("/proc/\(pid)/fd/\($0)") == "/dev/null" } }
         }

@@ -5,8 +5,8 @@ import Musl
 #endif
 import Testing
 
-/// The state directory (daemon.md §8, §10.3): `qga.state` and the frozen
-/// marker `qga.state.isfrozen` at start-up.
+/// The state directory: `qga.state` and the frozen marker `qga.state.isfrozen`
+/// at start-up.
 @Suite("Daemon: state directory and frozen start-up")
 struct DaemonStateTests {
     static let defaultState = Bytes("[global]\nfd_counter=1000\n".utf8)

@@ -5,10 +5,10 @@ import Musl
 #endif
 import Testing
 
-/// The syslog records (daemon.md §12.1, §12.2), received for real: the
-/// agent runs in a private mount namespace whose /dev/log leads to a
-/// datagram socket of the test (`syslogLauncher`). Needs root for
-/// `unshare --mount` (the tests fail, never skip, without it).
+/// The syslog records (qemu-ga(8), LOGGING), received for real: the agent runs
+/// in a private mount namespace whose /dev/log leads to a datagram socket of
+/// the test (`syslogLauncher`). Needs root for `unshare --mount` (the tests
+/// fail, never skip, without it).
 @Suite("Daemon: syslog")
 struct DaemonSyslogTests {
     /// An agent whose syslog(3) records arrive at `listener`.

@@ -10,7 +10,7 @@ struct DeliberateDifferenceTests {
     // MARK: 1. 0xFF is a silent flush (7.2: `JSON parse error, stray '\uFFFD'`)
 
     /// Partial inputs that leave the lexer or the streamer in the middle of
-    /// something. Rows 45-48 of protocol.md §9 are in `ObservedPairs.ours`.
+    /// something. Observed rows 45-48 are in `ObservedPairs.ours`.
     static let partials: [(String, String)] = [
         ("an unfinished argument", #"{"execute":"guest-sync","arguments":{"id":"#),
         ("an unfinished string", #"{"execute":"guest-sy"#),

@@ -4,13 +4,14 @@ import Testing
 /// started in each test), comparing the answers byte for byte.
 ///
 /// Excluded, because they are deliberate differences:
-/// - any input containing 0xFF: protocol.md §9 rows 45-48, the 0xFF flush
-///   cases, garbage containing 0xFF (difference 1);
-/// - guest-info's answer, guest-get-devices and every command other than the
-///   four of our first milestone; disabled-command texts (difference 2);
+/// - any input containing 0xFF: observed rows 45-48 (`ObservedPairs.ours`),
+///   the 0xFF flush cases, garbage containing 0xFF (difference 1);
+/// - guest-info's answer, guest-get-devices and disabled-command texts
+///   (difference 2); the commands that reach the machine are compared in
+///   `ControlDifferentialTests` and `GuestInfoDifferentialTests` instead;
 /// - input spread over several clients where one leaves mid-message
 ///   (difference 3) or with replies unread (difference 4; 7.2 exits).
-/// Rows 53-58 of §9 need other commands or frozen mode (see `ObservedPairs`).
+/// Observed rows 53-58 are not replayed here (see `ObservedPairs`).
 ///
 /// A missing reference binary fails these tests (it is never a skip).
 @Suite("Differential: our agent vs qemu-ga 7.2")

@@ -12,7 +12,7 @@ private typealias F = FileRequest
 /// against the reference qemu-ga 7.2 (the same requests, the same replies).
 @Suite("Files: guest-file-*")
 struct FileTests {
-    @Test("The observed round trip of commands.md §6.8, byte for byte")
+    @Test("The round trip observed on 7.2 (open, write, seek, read, flush, close), byte for byte")
     func observedRoundTrip() throws {
         try withAgent { agent in
             let session = try Session(agent)
@@ -125,7 +125,7 @@ struct FileTests {
         }
     }
 
-    @Test("Same as 7.2: base64 edge cases of commands.md §6.7, in replies and in the files written")
+    @Test("Same as 7.2: base64 edge cases, in replies and in the files written")
     func base64AsReference() throws {
         let cases = [
             "", "\\n", "=", "==", "====", "========", "QUJ", "QUJDRA", "QQ", "QQ==", "QQ=", "QQ==QUJD", "Q===", "Q=Q=", "=QQQ",
@@ -265,7 +265,7 @@ struct FileTests {
     }
 }
 
-/// The syslog records of the file and exec commands (daemon.md §12.2).
+/// The syslog records of the file and exec commands.
 @Suite("Files and exec: syslog")
 struct FileAndExecSyslogTests {
     @Test("The same records as 7.2, failures included")

@@ -6,9 +6,8 @@ import Musl
 import Testing
 
 /// guest-fsfreeze-* and guest-fstrim of the built agent with real FIFREEZE,
-/// FITHAW and FITRIM, on an ext4 image of ours loop-mounted inside a
-/// fixture root whose mount table lists that mount only (daemon.md §10,
-/// commands.md §7). Needs root and loop devices.
+/// FITHAW and FITRIM, on an ext4 image of ours loop-mounted inside a fixture
+/// root whose mount table lists that mount only. Needs root and loop devices.
 @Suite("Control: fsfreeze and fstrim on a loop-mounted ext4 image", .serialized,
        .enabled(if: LoopFilesystem.available, "needs root, mkfs.ext4 and loop devices (/dev/loop-control): none here"))
 struct FsfreezeLoopTests {
@@ -202,9 +201,9 @@ struct FsfreezeLoopTests {
         }
     }
 
-    /// daemon.md §10.3: the marker left by an agent killed while frozen makes
-    /// the next one start frozen; its thaw thaws for real and creates the
-    /// log file it put off.
+    /// The frozen marker (`qga.state.isfrozen` in the state directory) left by
+    /// an agent killed while frozen makes the next one start frozen; its thaw
+    /// thaws for real and creates the log file it put off.
     @Test("Restart while frozen: the next agent starts frozen and its thaw thaws the filesystem")
     func restartWhileFrozen() throws {
         let fixture = try FixtureRoot()

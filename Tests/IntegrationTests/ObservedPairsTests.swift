@@ -1,8 +1,7 @@
 import Testing
 
-/// Our agent answers every observed-7.2 pair of protocol.md §9 that our first
-/// milestone can answer, byte for byte (rows 53-58 are out of scope, see
-/// `ObservedPairs`).
+/// Our agent answers every observed-7.2 protocol-level pair byte for byte (rows
+/// 53-58 are covered elsewhere, see `ObservedPairs`).
 @Suite("Our agent: observed 7.2 request/response pairs")
 struct ObservedPairsTests {
     @Test("Exact answer", arguments: ObservedPairs.shared + ObservedPairs.ours)

@@ -10,10 +10,10 @@ struct RobustnessTests {
         try withAgent { agent in try exchange.check(on: agent) }
     }
 
-    /// Random bytes (0xFF included), then the standard client
-    /// resynchronisation (protocol.md §7): 0xFF + guest-sync-delimited R must
-    /// be answered with `\xff{"return": R}\n`, which ends the output; every
-    /// earlier line is an error, and the only raw 0xFF is the sentinel.
+    /// Random bytes (0xFF included), then the standard client resynchronisation
+    /// (guest-sync-delimited in qemu-ga-ref(7)): 0xFF + guest-sync-delimited R
+    /// must be answered with `\xff{"return": R}\n`, which ends the output;
+    /// every earlier line is an error, and the only raw 0xFF is the sentinel.
     @Test("Garbage, then 0xFF resynchronisation", arguments: 1...4)
     func garbageThenResync(seed: Int) throws {
         try withAgent { agent in

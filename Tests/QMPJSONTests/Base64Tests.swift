@@ -2,7 +2,8 @@ import Testing
 import QMPJSON
 
 @Suite struct Base64Tests {
-    /// The cases of commands.md §6.7, as qemu-ga 7.2 decoded them.
+    /// Edge cases of `buf-b64` (padding, short and misplaced groups), as
+    /// qemu-ga 7.2 decoded them.
     @Test(arguments: [
         ("aGVsbG8gd29ybGQK", Array("hello world\n".utf8)),
         ("QUJ", []), ("QUJDRA", Array("ABC".utf8)), ("QQ", []),

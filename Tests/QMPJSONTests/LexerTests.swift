@@ -1,7 +1,7 @@
 import Testing
 import QMPJSON
 
-// protocol.md §2: start-state bytes, strings, numbers, keywords, errors and
+// QEMU's JSON lexer: start-state bytes, strings, numbers, keywords, errors and
 // recovery, the token cap, and the 0xFF flush (our deliberate difference).
 
 /// The text QEMU's writer would show for a lone rejected byte.
@@ -296,8 +296,8 @@ private func strayText(ofByte b: UInt8) -> String {
     }
 
     @Test func sixtyFourMebibyteString() {
-        // protocol.md §2.7: '"' + 64 MiB of 'a' -> exactly one size error;
-        // a later request is answered normally.
+        // A token may not reach 64 MiB: '"' + 64 MiB of 'a' -> exactly one size
+        // error; a later request is answered normally.
         var parser = JSONMessageParser()
         var out: [JSONParserOutput] = []
         out += parser.feed([0x22])

@@ -1,7 +1,8 @@
 import Testing
 import QMPJSON
 
-// protocol.md §4: grammar, first-error-only texts, string and number decoding.
+// QEMU's JSON parser: grammar, first-error-only texts, string and number
+// decoding.
 
 private func value(_ text: String) -> JSONValue? {
     let out = parseAll(text)

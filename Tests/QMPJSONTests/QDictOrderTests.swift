@@ -2,7 +2,8 @@ import FuzzingSupport
 import Testing
 import QMPJSON
 
-// protocol.md §6.3: QEMU's hash buckets and iteration order.
+// QEMU's QDict: its hash buckets and the iteration order they give, which is
+// the order of the members in qemu-ga's replies.
 
 @Suite struct QDictOrder {
     @Test(arguments: [

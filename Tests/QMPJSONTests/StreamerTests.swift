@@ -1,7 +1,7 @@
 import Testing
 import QMPJSON
 
-// protocol.md §3: message assembly, limits in their exact order, reset
+// QEMU's JSON streamer: message assembly, limits in their exact order, reset
 // after errors, and the observed consequences.
 
 @Suite struct MessageAssembly {
@@ -116,7 +116,7 @@ import QMPJSON
         #expect(rejected.first == .error("JSON nesting depth limit exceeded"))
         #expect(rejected.dropFirst().allSatisfy { $0 == expectingValue })
 
-        // protocol.md §3: inside a request.
+        // The same limit inside a request.
         let request = parseAll(#"{"execute":"guest-ping","id":"# + open + close + "}")
         #expect(request.count == 1026)
         #expect(request.first == .error("JSON nesting depth limit exceeded"))

@@ -25,8 +25,8 @@ let expectingValue = parseError("expecting value")
 let notAnObjectLine = #"{"error": {"class": "GenericError", "desc": "QMP input must be a JSON object"}}"#
 
 /// A miniature of the daemon's dispatcher, just enough to reproduce the
-/// response lines of protocol.md §9 for `guest-ping` (with an echoed `id`)
-/// and for errors.
+/// response lines observed from qemu-ga 7.2 for `guest-ping` (with an echoed
+/// `id`) and for errors.
 func responseLine(_ output: JSONParserOutput) -> String {
     var response = JSONObject()
     switch output {

@@ -1,8 +1,9 @@
 import Testing
 @testable import QMPJSON
 
-// protocol.md §6.2: QEMU's compact format, and the JSON-level rows of §9
-// (parse, then write, reproduces the reference response bytes).
+// QEMU's compact format (as qemu-ga writes its replies), and the observed 7.2
+// request/response pairs that exercise the JSON layer (parse, then write,
+// reproduces the reference response bytes).
 
 private func text(_ value: JSONValue) -> String {
     String(decoding: JSONWriter.encode(value), as: UTF8.self)
@@ -107,7 +108,8 @@ private func text(_ value: JSONValue) -> String {
 }
 
 @Suite struct ObservedResponses {
-    // protocol.md §9, the rows that exercise the JSON layer.
+    // The observed 7.2 pairs (`ObservedPairs` in IntegrationTests) that
+    // exercise the JSON layer.
     @Test(arguments: [
         (#"{"execute":"guest-ping"}"#, [#"{"return": {}}"#]),
         (#"{"execute":"guest-ping","id":[1,{"a":null}]}"#, [#"{"return": {}, "id": [1, {"a": null}]}"#]),

@@ -22,7 +22,7 @@ equal() { [ "$1" = "$2" ] || { printf '#   got:      %s\n#   expected: %s\n' "$1
 contains() { grep -qF -- "$2" <<<"$1"; }
 has_line() { grep -qxF -- "$2" <<<"$1"; }
 
-version=$(sed -n 's/^public let swiftQemuGaVersion = "\(.*\)"$/\1/p' Sources/GuestAgent/Version.swift)
+version=$(sed -n 's/^package let swiftQemuGaVersion = "\(.*\)"$/\1/p' Sources/GuestAgent/Config/Version.swift)
 deb_version=$(sed -n '1s/^swift-qemu-ga (\([^)]*\)).*/\1/p' config/packaging/debian/changelog)
 
 if [ ! -x "$binary" ]; then

@@ -83,10 +83,6 @@ final class ChannelConnection {
         }
     }
 
-    func stopReading() {
-        inputWatch?.cancel()
-    }
-
     /// Queues `bytes` after everything sent before and writes as much as the
     /// host takes now.
     func send(_ bytes: [UInt8]) {

@@ -1,7 +1,7 @@
 import Glibc
 
 /// How the agent reaches the host (`-m`).
-public enum ChannelMethod: String, CaseIterable, Sendable {
+package enum ChannelMethod: String, CaseIterable, Sendable {
     case virtioSerial = "virtio-serial"
     case isaSerial = "isa-serial"
     case unixListen = "unix-listen"

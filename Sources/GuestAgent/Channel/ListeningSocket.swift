@@ -39,8 +39,6 @@ final class ListeningSocket {
         g_io_channel_unref(channel)
     }
 
-    var isAccepting: Bool { watch?.isActive == true }
-
     func startAccepting() {
         guard watch?.isActive != true, pause?.isActive != true else { return }
         watch = GLibSource.watch(channel, ioCondition(G_IO_IN, G_IO_ERR, G_IO_HUP, G_IO_NVAL)) { [weak self] _ in
@@ -221,23 +219,5 @@ struct VsockAddress: Equatable {
             index += 1
         }
         return overflow ? nil : UInt32(value)
-    }
-}
-
-/// Why a channel could not be opened, in qemu-ga's words.
-public struct ChannelError: Error, CustomStringConvertible {
-    public let description: String
-    /// No retry can fix it (a malformed vsock address, a socket path that is
-    /// too long): `-r` does not apply.
-    public let isPermanent: Bool
-
-    init(_ message: String, permanent: Bool = false) {
-        description = message
-        isPermanent = permanent
-    }
-
-    init(_ message: String, errno: Int32) {
-        description = "\(message): \(SystemError(errno: errno))"
-        isPermanent = false
     }
 }

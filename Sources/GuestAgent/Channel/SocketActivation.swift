@@ -3,9 +3,9 @@ import Glibc
 
 /// systemd-style socket activation, as QEMU's `check_socket_activation` and
 /// qemu-ga's startup use it.
-public enum SocketActivation {
+package enum SocketActivation {
     /// `SD_LISTEN_FDS_START`.
-    public static let firstDescriptor: Int32 = 3
+    package static let firstDescriptor: Int32 = 3
 
     /// The listening socket systemd passed, if the environment says this
     /// process was socket-activated; the method follows from the socket's
@@ -19,7 +19,7 @@ public enum SocketActivation {
     /// environment is left alone and the result is nil.
     ///
     /// `firstDescriptor` is for tests; qemu-ga always uses 3.
-    public static func inheritedListener(
+    package static func inheritedListener(
         firstDescriptor: Int32 = SocketActivation.firstDescriptor
     ) throws(SocketActivationError) -> (method: ChannelMethod, descriptor: Int32)? {
         guard let pid = environmentNumber("LISTEN_PID"), pid == UInt64(getpid()),
@@ -67,7 +67,7 @@ public enum SocketActivation {
 }
 
 /// Why socket activation failed; qemu-ga exits 1 in each case.
-public enum SocketActivationError: Error, Equatable, CustomStringConvertible {
+package enum SocketActivationError: Error, Equatable, CustomStringConvertible {
     /// A passed descriptor is not open. qemu-ga reports it with QEMU's
     /// `error_report`: the bare text on a line of stderr.
     case invalidDescriptor(Int32, errno: Int32)
@@ -77,7 +77,7 @@ public enum SocketActivationError: Error, Equatable, CustomStringConvertible {
     /// fd 3 is not an AF_UNIX or AF_VSOCK socket. A GLib critical too.
     case unsupportedType
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .invalidDescriptor(let fd, let error):
             "Socket activation failed: invalid file descriptor fd = \(fd): \(SystemError(errno: error))"

@@ -1,5 +1,5 @@
-// Filesystems, disks and their statistics: guest-get-fsinfo,
-// guest-get-disks, guest-get-diskstats (commands.md §7.6-7.9).
+// Filesystems, disks and their statistics: guest-get-fsinfo, guest-get-disks,
+// guest-get-diskstats.
 
 enum GuestDiskBusType: String, Encodable {
     case ide, fdc, scsi, virtio, xen, usb, uml, sata, sd, unknown, ieee1394, ssa, fibre, raid, iscsi, sas, mmc
@@ -41,7 +41,7 @@ struct GuestDiskAddress: Encodable {
     }
 }
 
-/// `guest-get-fsinfo`: every mounted filesystem (§7.1) with the disks it
+/// `guest-get-fsinfo`: every mounted filesystem (`MountList`) with the disks it
 /// lies on and its size, the last mounted first.
 struct GuestGetFsinfo: @MainActor GuestAgentCommand {
     static let name = "guest-get-fsinfo"

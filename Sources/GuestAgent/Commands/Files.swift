@@ -1,39 +1,10 @@
 import Glibc
 import QMPJSON
 
-// guest-file-open, -close, -read, -write, -seek, -flush (commands.md §6).
-// Paths are used as the host gives them (relative ones against the agent's
-// working directory), not through the system root: these commands move
-// arbitrary files, they do not manage the machine.
-
-/// The files hosts have open, by handle (qemu-ga's GuestFileHandle list).
-final class GuestFiles {
-    /// What was done last with a handle: stdio needs a flush between a
-    /// write and a read, and a seek between a read and a write.
-    enum LastOperation {
-        case none, reading, writing
-    }
-
-    final class OpenFile {
-        let stream: StdioStream
-        var lastOperation = LastOperation.none
-        init(stream: StdioStream) { self.stream = stream }
-    }
-
-    private var files: [Int64: OpenFile] = [:]
-    /// guest-file-write decodes into this on the way to the file, so that a
-    /// request never holds its decoded data whole.
-    /// Made at the first write, so that an idle agent does not hold it.
-    fileprivate lazy var decodeBuffer = [UInt8](repeating: 0, count: 1 << 18)
-
-    fileprivate func add(_ file: OpenFile, handle: Int64) { files[handle] = file }
-    fileprivate func remove(_ handle: Int64) { files[handle] = nil }
-
-    fileprivate func find(_ handle: Int64) throws(QMPError) -> OpenFile {
-        guard let file = files[handle] else { throw QMPError("handle '\(handle)' has not been found") }
-        return file
-    }
-}
+// guest-file-open, -close, -read, -write, -seek, -flush. Paths are used as the
+// host gives them (relative ones against the agent's working directory), not
+// through the system root: these commands move arbitrary files, they do not
+// manage the machine.
 
 /// The reads qemu-ga allows in one request: 48 MiB, whose base64 (64 MiB)
 /// is the most its JSON parser takes.

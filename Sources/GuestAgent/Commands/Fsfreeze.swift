@@ -1,9 +1,10 @@
 import CGLib
 import Glibc
 
-/// Freezing and thawing the guest's filesystems (commands.md §7.2-7.4,
-/// daemon.md §10, §14): the fsfreeze hook, FIFREEZE in reverse mount order,
-/// repeated FITHAW, and the agent's frozen mode around them.
+/// Freezing and thawing the guest's filesystems (guest-fsfreeze-*, see
+/// qemu-ga-ref(7); the hook and frozen mode in qemu-ga(8)): the fsfreeze hook,
+/// FIFREEZE in reverse mount order, repeated FITHAW, and the agent's frozen
+/// mode around them.
 enum Fsfreeze {
     static let hookAction = "execute fsfreeze hook"
 

@@ -1,9 +1,9 @@
 import CGLib
 import Glibc
 
-/// `guest-fstrim` (commands.md §7.5): FITRIM on every filesystem of the
-/// mount list; one result per mount point, in reverse mount order. Only a
-/// mount-list failure fails the command.
+/// `guest-fstrim`: FITRIM on every filesystem of the mount list; one result per
+/// mount point, in reverse mount order. Only a mount-list failure fails the
+/// command.
 struct GuestFstrim: @MainActor GuestAgentCommand {
     static let name = "guest-fstrim"
 

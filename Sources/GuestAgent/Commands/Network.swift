@@ -1,7 +1,6 @@
 import Glibc
 
-// Network: guest-network-get-interfaces, guest-network-get-route
-// (commands.md §8).
+// Network: guest-network-get-interfaces, guest-network-get-route.
 
 /// `guest-network-get-interfaces`: the interfaces in the order getifaddrs
 /// first names them, each with its link-layer address and, once it has an

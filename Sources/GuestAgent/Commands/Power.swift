@@ -1,6 +1,6 @@
 import Glibc
 
-/// `guest-shutdown` (commands.md §5.1), the newest way: `/sbin/poweroff`,
+/// `guest-shutdown`, as the newest qemu-ga does it: `/sbin/poweroff`,
 /// `/sbin/halt` or `/sbin/reboot` without arguments when executable, else
 /// `/sbin/shutdown -h -P|-H|-r +0 "hypervisor initiated shutdown"`. No reply
 /// on success; an error reply on failure.
@@ -45,9 +45,9 @@ nonisolated struct SuspendMode: Equatable, Sendable {
         pmUtilsProgram: "pm-suspend-hybrid", sysfsState: nil)
 }
 
-/// guest-suspend-disk/-ram/-hybrid (commands.md §5.2): systemd, then
-/// pm-utils, then `/sys/power/state`. Errors of the first two strategies are
-/// dropped when the next one is tried, as in qemu-ga.
+/// guest-suspend-disk/-ram/-hybrid: systemd, then pm-utils, then
+/// `/sys/power/state`. Errors of the first two strategies are dropped when the
+/// next one is tried, as in qemu-ga.
 ///
 /// Better than qemu-ga: when a strategy claimed support but failed and none
 /// after it could act, the host gets that failure as an error reply (qemu-ga

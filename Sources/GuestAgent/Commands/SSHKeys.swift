@@ -1,7 +1,7 @@
 import Glibc
 
-/// A user's `~/.ssh/authorized_keys` as qemu-ga edits it (commands.md
-/// §11.6): the file is a list of lines split on `\n`, kept byte for byte
+/// A user's `~/.ssh/authorized_keys` as qemu-ga's guest-ssh-*-authorized-keys
+/// edit it: the file is a list of lines split on `\n`, kept byte for byte
 /// (comments, blank lines, the empty element after a final newline), and
 /// written back joined with `\n`, atomically, owned by the user, mode 0600.
 struct AuthorizedKeys {

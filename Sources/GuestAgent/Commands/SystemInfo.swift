@@ -1,17 +1,7 @@
 import CGLib
 import Glibc
 
-// Time and identity: guest-get-time, guest-get-host-name, guest-get-users,
-// guest-get-timezone, guest-get-osinfo (commands.md §4.1, §11.1-11.4).
-
-/// `guest-get-time`: nanoseconds since the epoch, from a microsecond clock.
-struct GuestGetTime: @MainActor GuestAgentCommand {
-    static let name = "guest-get-time"
-
-    static func run(_ arguments: NoArguments, agent: GAState) -> Int64 {
-        GLibTime.realTimeMicroseconds() * 1000
-    }
-}
+// Identity: guest-get-host-name, guest-get-users, guest-get-osinfo.
 
 /// `guest-get-host-name`.
 struct GuestGetHostName: @MainActor GuestAgentCommand {
@@ -61,21 +51,6 @@ struct GuestGetUsers: @MainActor GuestAgentCommand {
             }
         }
         return users
-    }
-}
-
-/// `guest-get-timezone`: GLib's local time zone now.
-struct GuestGetTimezone: @MainActor GuestAgentCommand {
-    static let name = "guest-get-timezone"
-
-    struct Timezone: Encodable {
-        let zone: String?
-        let offset: Int64
-    }
-
-    static func run(_ arguments: NoArguments, agent: GAState) throws(QMPError) -> Timezone {
-        guard let now = GLibTime.localZoneNow() else { throw QMPError("Couldn't retrieve local timezone") }
-        return Timezone(zone: now.abbreviation, offset: Int64(now.offset))
     }
 }
 

@@ -1,8 +1,8 @@
 import QMPJSON
 
-/// `guest-set-user-password` (commands.md §11.5): `chpasswd` (with `-e` for
-/// an already crypted password) fed `<username>:<password>\n`. Whether the
-/// user exists is chpasswd's business; its complaint ends up in the error.
+/// `guest-set-user-password`: `chpasswd` (with `-e` for an already crypted
+/// password) fed `<username>:<password>\n`. Whether the user exists is
+/// chpasswd's business; its complaint ends up in the error.
 struct GuestSetUserPassword: @MainActor GuestAgentCommand {
     static let name = "guest-set-user-password"
 

@@ -2,7 +2,7 @@ import CGLib
 import Glibc
 
 /// The outcome of reading the configuration and the command line.
-public enum StartupAction: Equatable, Sendable {
+package enum StartupAction: Equatable, Sendable {
     case run(GAConfig)
     /// Print `output` on stdout, then exit with `status`. Diagnostics were
     /// already printed on stderr, as getopt and GLib print them.
@@ -11,7 +11,7 @@ public enum StartupAction: Equatable, Sendable {
 
 /// qemu-ga's command line, read with glibc's getopt_long so that
 /// abbreviations, optional arguments and diagnostics are exactly qemu-ga's.
-public enum AgentCommandLine {
+package enum AgentCommandLine {
     private enum Argument { case none, required, optional }
 
     private struct Option {
@@ -53,7 +53,7 @@ public enum AgentCommandLine {
 
     /// Reads the config file (`-c`, else `$QGA_CONF`, else
     /// /etc/qemu/qemu-ga.conf), then the command line on top of it.
-    public static func configure(arguments: [String], environment: [String: String]) -> StartupAction {
+    package static func configure(arguments: [String], environment: [String: String]) -> StartupAction {
         let program = arguments.first ?? "qemu-ga"
         var explicitPath: String?
         scan(arguments, printErrors: false) { short, argument in
@@ -121,7 +121,7 @@ public enum AgentCommandLine {
         return action ?? .run(config)
     }
 
-    public static var versionText: String {
+    package static var versionText: String {
         "QEMU Guest Agent \(qgaInterfaceVersion)\nswift-qemu-ga \(swiftQemuGaVersion)\n"
     }
 

@@ -1,47 +1,47 @@
 /// The agent's configuration: qemu-ga.conf's `[general]` group, then the
 /// command line on top of it.
-public struct GAConfig: Equatable, Sendable {
-    public var daemonize = false
+package struct GAConfig: Equatable, Sendable {
+    package var daemonize = false
     /// As given: like qemu-ga, an unknown method is only refused when the
     /// channel is opened (so `-D` prints anything).
-    public var method: String?
-    public var path: String?
-    public var logFile: String?
-    public var pidFile = "/var/run/qemu-ga.pid"
-    public var fsfreezeHook: String?
+    package var method: String?
+    package var path: String?
+    package var logFile: String?
+    package var pidFile = "/var/run/qemu-ga.pid"
+    package var fsfreezeHook: String?
     /// Better than qemu-ga (`thaw-after`, seconds; nil or 0: never):
     /// filesystems still frozen this long after a freeze are thawed.
-    public var thawAfter: Int?
+    package var thawAfter: Int?
     /// Better than qemu-ga (`kill-hook-after`, seconds; nil or 0: wait
     /// forever): a hook running longer is killed and the freeze fails.
-    public var killHookAfter: Int?
+    package var killHookAfter: Int?
     /// Better than qemu-ga (`exec-output-budget`, MiB; nil: the default,
     /// 0: none): guest-exec output not yet handed to the host, all children
     /// together; what does not fit is discarded and marked truncated.
-    public var execOutputBudget: Int?
+    package var execOutputBudget: Int?
     /// Beyond qemu-ga (`exec-timeout`, seconds; nil or 0: no limit): a
     /// guest-exec child still running this long is killed with SIGKILL.
-    public var execTimeout: Int?
+    package var execTimeout: Int?
     /// Beyond qemu-ga (`exclude-interfaces`, fnmatch patterns):
     /// guest-network-get-interfaces leaves out the interfaces they match.
-    public var excludedInterfaces: [String]?
+    package var excludedInterfaces: [String]?
     /// Beyond qemu-ga (`exec-allow`, fnmatch patterns; nil: everything):
     /// the canonical paths of the programs guest-exec may run.
-    public var execAllow: [String]?
+    package var execAllow: [String]?
     /// Beyond qemu-ga (`open-allow`, fnmatch patterns; nil: everything):
     /// the canonical paths of the files guest-file-open may open or create.
-    public var openAllow: [String]?
-    public var stateDirectory = "/var/run"
-    public var verbose = false
-    public var retryPath = false
+    package var openAllow: [String]?
+    package var stateDirectory = "/var/run"
+    package var verbose = false
+    package var retryPath = false
     /// Command names in the order given, file first, then each `-b`/`-a`.
     /// (qemu-ga 7.2 reverses each list, so its `-D` output does not read back
     /// as the same configuration; the order has no other effect.)
-    public var blockedRPCs: [String] = []
-    public var allowedRPCs: [String] = []
-    public var dumpConfig = false
+    package var blockedRPCs: [String] = []
+    package var allowedRPCs: [String] = []
+    package var dumpConfig = false
 
-    public init() {}
+    package init() {}
 
     static let defaultConfigPath = "/etc/qemu/qemu-ga.conf"
     static let defaultFsfreezeHook = "/etc/qemu/fsfreeze-hook"
@@ -133,7 +133,7 @@ public struct GAConfig: Equatable, Sendable {
 
     /// The effective configuration as qemu-ga's `-D` prints it: GKeyFile
     /// text that, used as a config file, gives the same configuration.
-    public func dump() -> String {
+    package func dump() -> String {
         let file = KeyFile()
         let group = GAConfig.group
         file.set(group, "daemon", boolean: daemonize)

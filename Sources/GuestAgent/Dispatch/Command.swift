@@ -3,7 +3,7 @@ import QMPJSON
 /// One guest-agent command: typed arguments in, an encodable result or a
 /// typed QMP error out. The dispatcher checks the arguments and produces the
 /// standard error texts before `run` is called.
-public protocol GuestAgentCommand {
+package protocol GuestAgentCommand {
     associatedtype Arguments: Decodable = NoArguments
     associatedtype Result: Encodable = EmptyResult
 
@@ -18,29 +18,29 @@ public protocol GuestAgentCommand {
 }
 
 extension GuestAgentCommand {
-    public static var successResponse: Bool { true }
-    public static var allowedWhileFrozen: Bool { false }
+    package static var successResponse: Bool { true }
+    package static var allowedWhileFrozen: Bool { false }
 }
 
 /// The arguments of a command that takes none: any member is unexpected.
-public struct NoArguments: Decodable, Sendable {
-    public init() {}
-    public init(from decoder: any Decoder) throws {
+package struct NoArguments: Decodable, Sendable {
+    package init() {}
+    package init(from decoder: any Decoder) throws {
         _ = try decoder.container(keyedBy: NoKeys.self)
     }
     private enum NoKeys: CodingKey {}
 }
 
 /// The result of a command without a return type: `{}`.
-public struct EmptyResult: Encodable, Sendable {
-    public init() {}
+package struct EmptyResult: Encodable, Sendable {
+    package init() {}
 }
 
 /// A registered command with its types erased, as the dispatcher sees it.
-public struct CommandEntry {
-    public let name: String
-    public let successResponse: Bool
-    public let allowedWhileFrozen: Bool
+package struct CommandEntry {
+    package let name: String
+    package let successResponse: Bool
+    package let allowedWhileFrozen: Bool
     let execute: (JSONObject, GAState) throws(QMPError) -> JSONValue
 
     init<C: GuestAgentCommand>(_ command: C.Type) {

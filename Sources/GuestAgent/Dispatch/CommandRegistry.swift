@@ -60,8 +60,8 @@ enum DisabledReason: String {
 }
 
 /// The registered commands and which of them are enabled right now.
-public final class CommandRegistry {
-    public let entries: [CommandEntry]
+package final class CommandRegistry {
+    package let entries: [CommandEntry]
     private let indexByName: [String: Int]
     private var disabled: [String: DisabledReason] = [:]
 
@@ -70,11 +70,11 @@ public final class CommandRegistry {
         indexByName = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.name, $0) })
     }
 
-    public func entry(named name: String) -> CommandEntry? {
+    package func entry(named name: String) -> CommandEntry? {
         indexByName[name].map { entries[$0] }
     }
 
-    public func isEnabled(_ name: String) -> Bool { disabled[name] == nil }
+    package func isEnabled(_ name: String) -> Bool { disabled[name] == nil }
 
     func disabledReason(_ name: String) -> DisabledReason? { disabled[name] }
 

@@ -2,11 +2,11 @@ import QMPJSON
 
 /// A command argument that is an enumeration: QEMU checks it is a string and
 /// names the rejected value.
-public protocol QAPIEnum: RawRepresentable, Decodable, Sendable where RawValue == String {}
+package protocol QAPIEnum: RawRepresentable, Decodable, Sendable where RawValue == String {}
 
 /// A command argument that may take one of several JSON types (a QAPI
 /// alternate); a value of any other type is rejected with the alternate's name.
-public protocol QAPIAlternate: Decodable {
+package protocol QAPIAlternate: Decodable {
     static var qapiTypeName: String { get }
     static func accepts(_ value: JSONValue) -> Bool
 }

@@ -1,14 +1,14 @@
 /// An error answered to the host as `{"error": {"class": ..., "desc": ...}}`.
-public struct QMPError: Error, Equatable, Sendable {
-    public enum ErrorClass: String, Sendable {
+package struct QMPError: Error, Equatable, Sendable {
+    package enum ErrorClass: String, Sendable {
         case genericError = "GenericError"
         case commandNotFound = "CommandNotFound"
     }
 
-    public var errorClass: ErrorClass
-    public var desc: String
+    package var errorClass: ErrorClass
+    package var desc: String
 
-    public init(_ desc: String, class errorClass: ErrorClass = .genericError) {
+    package init(_ desc: String, class errorClass: ErrorClass = .genericError) {
         self.errorClass = errorClass
         self.desc = desc
     }
@@ -35,7 +35,4 @@ extension QMPError {
     static func enumValueNotAccepted(_ name: String, value: String) -> QMPError {
         QMPError("Parameter '\(name)' does not accept value '\(value)'")
     }
-
-    /// QERR_UNSUPPORTED.
-    public static let unsupported = QMPError("this feature or command is not currently supported")
 }

@@ -8,8 +8,8 @@ import Synchronization
 ///
 /// It is also GLib's default log handler, which GLib may call from its worker
 /// thread, so it is safe to use from any thread.
-nonisolated public final class GALog: Sendable {
-    public enum Level: Int, CaseIterable, Sendable {
+nonisolated package final class GALog: Sendable {
+    package enum Level: Int, CaseIterable, Sendable {
         case error, critical, warning, message, info, debug
 
         var word: String {
@@ -43,22 +43,22 @@ nonisolated public final class GALog: Sendable {
 
     private let state = Mutex(State())
 
-    public init() {}
+    package init() {}
 
     /// All levels when true; qemu-ga's default is error and critical only.
-    public var verbose: Bool {
+    package var verbose: Bool {
         get { state.withLock { $0.verbose } }
         set { state.withLock { $0.verbose = newValue } }
     }
 
     /// False while frozen: nothing is written anywhere.
-    public var isEnabled: Bool {
+    package var isEnabled: Bool {
         get { state.withLock { $0.isEnabled } }
         set { state.withLock { $0.isEnabled = newValue } }
     }
 
     /// Appends to `path` from now on, as qemu-ga's `fopen(path, "a")`.
-    public func openFile(_ path: String) throws(SystemError) {
+    package func openFile(_ path: String) throws(SystemError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o666)
         guard fd >= 0 else { throw SystemError(errno: errno) }
         state.withLock {
@@ -67,7 +67,7 @@ nonisolated public final class GALog: Sendable {
         }
     }
 
-    public func log(_ level: Level, _ message: @autoclosure () -> String) {
+    package func log(_ level: Level, _ message: @autoclosure () -> String) {
         let descriptor: Int32? = state.withLock { state in
             guard state.isEnabled, state.verbose || level == .error || level == .critical else { return nil }
             return state.descriptor
@@ -80,13 +80,13 @@ nonisolated public final class GALog: Sendable {
         writeAll(descriptor, Array(line.utf8))
     }
 
-    public func debug(_ message: @autoclosure () -> String) { log(.debug, message()) }
-    public func warning(_ message: @autoclosure () -> String) { log(.warning, message()) }
-    public func critical(_ message: @autoclosure () -> String) { log(.critical, message()) }
+    package func debug(_ message: @autoclosure () -> String) { log(.debug, message()) }
+    package func warning(_ message: @autoclosure () -> String) { log(.warning, message()) }
+    package func critical(_ message: @autoclosure () -> String) { log(.critical, message()) }
 
     /// qemu-ga's `slog`: an info record to syslog under the program's name,
     /// whatever the log levels.
-    public func syslog(_ message: String) {
+    package func syslog(_ message: String) {
         guard isEnabled else { return }
         cglib_syslog_info(message)
     }
@@ -114,11 +114,4 @@ nonisolated func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
             offset += written
         }
     }
-}
-
-/// A failed system call, described as `strerror` does.
-public struct SystemError: Error, Equatable, CustomStringConvertible {
-    public let errno: Int32
-    public init(errno: Int32) { self.errno = errno }
-    public var description: String { String(cString: strerror(errno)) }
 }

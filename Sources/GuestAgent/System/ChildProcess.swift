@@ -2,15 +2,20 @@ import CGLib
 import Glibc
 
 /// The one way the agent runs a program to completion (hwclock, shutdown,
-/// chpasswd, the fsfreeze hook, systemctl and pm-utils): the newest
-/// qemu-ga's child helper (commands.md §10.3). The child starts a new
-/// session with the agent's environment; its stdin is a pipe fed with
-/// `input` or /dev/null, its stdout and stderr one pipe whose text goes into
-/// the error messages. The agent waits for it, as qemu-ga does; with a
-/// timeout, a child still running then is killed with its process group.
+/// chpasswd, the fsfreeze hook, systemctl and pm-utils): the newest qemu-ga's
+/// child helper. The child starts a new session with the agent's environment;
+/// its stdin is a pipe fed with `input` or /dev/null, its stdout and stderr one
+/// pipe whose text goes into the error messages. The agent waits for it, as
+/// qemu-ga does; with a timeout, a child still running then is killed with its
+/// process group.
 ///
 /// The program is found through the system root (`SystemEnvironment.executable`),
 /// so a fixture-rooted agent only ever runs fake programs of its tree.
+///
+/// One of the agent's two ways to start a child. This one is on posix_spawn,
+/// for the helpers qemu-ga runs synchronously: nothing else happens until the
+/// child is done, so no main-loop machinery is needed. guest-exec's children,
+/// which run while the agent goes on answering, are `ExecChild`'s.
 enum ChildProcess {
     enum Ending: Equatable {
         case exited(Int32)
@@ -27,8 +32,10 @@ enum ChildProcess {
         /// exec's complaint as its output, as qemu-ga's child does).
         let execError: Int32?
 
-        /// qemu-ga's verdict on a child that ran for `action`: nothing when
-        /// it exited 0, else the texts of commands.md §10.3.
+        /// qemu-ga's verdict on a child that ran for `action`: nothing when it
+        /// exited 0, else qemu-ga's texts: "child process has failed to
+        /// <action>: " with the output or the exit status, or "child process
+        /// has terminated abnormally" (and the output) after a signal.
         func check(action: String) throws(QMPError) {
             // Like qemu-ga, whether there is output counts bytes, while the
             // text stops at a NUL byte.
@@ -47,7 +54,7 @@ enum ChildProcess {
     }
 
     /// Runs `arguments` (argv, argv[0] the program as qemu-ga names it) and
-    /// requires success: the §10.3 error texts otherwise.
+    /// requires success: the error texts of `Outcome.check` otherwise.
     static func run(
         _ arguments: [String], input: [UInt8]? = nil, action: String, system: SystemEnvironment, timeout: Int? = nil
     ) throws(QMPError) {

@@ -1,8 +1,9 @@
 import Glibc
 
 /// qemu-ga's walk from a block device in sysfs down to the disks it lies on
-/// (commands.md §7.6, §7.7): virtual devices (device-mapper, md) through
-/// their `slaves`, real ones to a disk address read off their sysfs path.
+/// (guest-get-fsinfo, guest-get-disks): virtual devices (device-mapper, md)
+/// through their `slaves`, real ones to a disk address read off their sysfs
+/// path.
 struct BlockDeviceWalk {
     let system: SystemEnvironment
     let facts: any BlockDeviceFacts

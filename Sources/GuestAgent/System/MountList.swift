@@ -13,9 +13,9 @@ struct Mount: Equatable, Sendable {
     var minor: UInt32
 }
 
-/// qemu-ga's mount list (commands.md §7.1): `/proc/self/mountinfo` in file
-/// order, without filesystems that have no device (major 0) except btrfs,
-/// and, as the newest qemu-ga does, each device only once (bind mounts).
+/// qemu-ga's mount list: `/proc/self/mountinfo` in file order, without
+/// filesystems that have no device (major 0) except btrfs, and, as the newest
+/// qemu-ga does, each device only once (bind mounts).
 enum MountList {
     static func read(_ system: SystemEnvironment) throws(QMPError) -> [Mount] {
         let mountInfoPath = system.path("/proc/self/mountinfo")

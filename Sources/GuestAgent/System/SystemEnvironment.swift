@@ -9,34 +9,34 @@ import Glibc
 /// change the machine run against trees and fake programs instead: a
 /// fixture-rooted agent never runs a program, or sets a clock, outside its
 /// tree.
-public struct SystemEnvironment: Equatable, Sendable {
+package struct SystemEnvironment: Equatable, Sendable {
     /// The directory that stands for `/`.
-    public var root: String
+    package var root: String
     /// The `PATH` that programs named without a slash are searched in; each
     /// directory is a directory of the managed machine.
-    public var searchPath: String
+    package var searchPath: String
 
     /// glibc's search path when `PATH` is unset.
-    public static let defaultSearchPath = "/bin:/usr/bin"
+    package static let defaultSearchPath = "/bin:/usr/bin"
 
-    public init(root: String = "/", searchPath: String = SystemEnvironment.defaultSearchPath) {
+    package init(root: String = "/", searchPath: String = SystemEnvironment.defaultSearchPath) {
         self.root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
         self.searchPath = searchPath
     }
 
     /// The environment of this process: `/`, unless `QGA_SYSTEM_ROOT` names
     /// a fixture tree, and the `PATH` it was started with.
-    public static func current() -> SystemEnvironment {
+    package static func current() -> SystemEnvironment {
         SystemEnvironment(
             root: getenv("QGA_SYSTEM_ROOT").map { String(cString: $0) } ?? "/",
             searchPath: getenv("PATH").map { String(cString: $0) } ?? defaultSearchPath)
     }
 
-    public var isRealRoot: Bool { root == "/" }
+    package var isRealRoot: Bool { root == "/" }
 
     /// The real location of an absolute path of the managed machine, e.g.
     /// `/proc/self/mountinfo`, a mount point read from it, or `/sbin/poweroff`.
-    public func path(_ absolutePath: String) -> String {
+    package func path(_ absolutePath: String) -> String {
         isRealRoot ? absolutePath : root + absolutePath
     }
 

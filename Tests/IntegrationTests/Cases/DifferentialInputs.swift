@@ -3,9 +3,10 @@
 /// connection, followed by the fence (see `WireCase`), so every input must
 /// leave the lexer able to parse the fence.
 ///
-/// Only the four commands of our first milestone (guest-sync-delimited,
-/// guest-sync, guest-ping, guest-info argument errors) and failures before
-/// command lookup: other 7.2 commands are not registered in ours, and
+/// Only the four protocol-level commands (guest-sync-delimited, guest-sync,
+/// guest-ping, guest-info argument errors) and failures before command
+/// lookup: the other commands reach the machine and are compared in
+/// `ControlDifferentialTests` and `GuestInfoDifferentialTests`, and
 /// guest-info's answer differs (deliberate difference 2). No 0xFF byte
 /// anywhere (deliberate difference 1).
 enum DifferentialInputs {

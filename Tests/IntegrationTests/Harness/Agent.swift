@@ -191,9 +191,10 @@ final class Agent {
         Self.removeDirectory(directory)
     }
 
-    /// Answers the standard resynchronisation procedure (protocol.md §7) on a
-    /// fresh connection: 0xFF, then guest-sync-delimited R; everything up to
-    /// `\xff{"return": R}\n` is ignored. Works on 7.2 and on ours.
+    /// Answers the standard resynchronisation procedure (guest-sync-delimited
+    /// in qemu-ga-ref(7)) on a fresh connection: 0xFF, then
+    /// guest-sync-delimited R; everything up to `\xff{"return": R}\n` is
+    /// ignored. Works on 7.2 and on ours.
     func expectAnswersSync(sourceLocation: SourceLocation = #_sourceLocation) {
         let id = Int.random(in: 1_000_000...999_999_999)
         do {

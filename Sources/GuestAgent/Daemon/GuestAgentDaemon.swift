@@ -3,8 +3,8 @@ import Glibc
 
 /// Starts the agent from a command line and runs it until it is told to stop;
 /// returns the process exit status.
-public enum GuestAgentDaemon {
-    public static func main(arguments: [String]) -> Int32 {
+package enum GuestAgentDaemon {
+    package static func main(arguments: [String]) -> Int32 {
         let environment = ["QGA_CONF"].reduce(into: [String: String]()) { found, name in
             found[name] = getenv(name).map { String(cString: $0) }
         }

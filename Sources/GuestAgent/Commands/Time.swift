@@ -1,10 +1,20 @@
 import CGLib
 import Glibc
 
-/// `guest-set-time` (commands.md §4.2): with `time` (ns since the epoch),
-/// sets the system clock and then the hardware clock from it
-/// (`hwclock -w`); without, sets the system clock from the hardware clock
-/// (`hwclock -s`).
+// The clock: guest-get-time, guest-set-time, guest-get-timezone.
+
+/// `guest-get-time`: nanoseconds since the epoch, from a microsecond clock.
+struct GuestGetTime: @MainActor GuestAgentCommand {
+    static let name = "guest-get-time"
+
+    static func run(_ arguments: NoArguments, agent: GAState) -> Int64 {
+        GLibTime.realTimeMicroseconds() * 1000
+    }
+}
+
+/// `guest-set-time`: with `time` (ns since the epoch), sets the system clock
+/// and then the hardware clock from it (`hwclock -w`); without, sets the system
+/// clock from the hardware clock (`hwclock -s`).
 struct GuestSetTime: @MainActor GuestAgentCommand {
     static let name = "guest-set-time"
 
@@ -36,5 +46,20 @@ struct GuestSetTime: @MainActor GuestAgentCommand {
         try ChildProcess.run(["/sbin/hwclock", arguments.time == nil ? "-s" : "-w"],
                              action: "set hardware clock to system time", system: agent.system)
         return EmptyResult()
+    }
+}
+
+/// `guest-get-timezone`: GLib's local time zone now.
+struct GuestGetTimezone: @MainActor GuestAgentCommand {
+    static let name = "guest-get-timezone"
+
+    struct Timezone: Encodable {
+        let zone: String?
+        let offset: Int64
+    }
+
+    static func run(_ arguments: NoArguments, agent: GAState) throws(QMPError) -> Timezone {
+        guard let now = GLibTime.localZoneNow() else { throw QMPError("Couldn't retrieve local timezone") }
+        return Timezone(zone: now.abbreviation, offset: Int64(now.offset))
     }
 }

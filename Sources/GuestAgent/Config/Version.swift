@@ -1,6 +1,6 @@
 /// The qemu-ga release whose interface this agent implements. Host tools gate
 /// features on the version `guest-info` reports, so it names that release.
-public let qgaInterfaceVersion = "11.1.0"
+package let qgaInterfaceVersion = "11.1.0"
 
 /// swift-qemu-ga's own release.
-public let swiftQemuGaVersion = "0.1.0"
+package let swiftQemuGaVersion = "0.1.0"

@@ -5,6 +5,12 @@ import Glibc
 /// PATH search (in the given environment's PATH when there is one), the
 /// child not reaped by GLib (a child watch does that), every descriptor but
 /// 0, 1 and 2 closed in the child, SIGPIPE back to its default.
+///
+/// One of the agent's two ways to start a child. This one is for guest-exec:
+/// the agent does not wait, so, as in qemu-ga, the child's end and its pipes
+/// are watched on the main loop (GLib's spawn, child watch and I/O watches)
+/// while the agent keeps answering. The helpers qemu-ga runs and waits for
+/// (hwclock, shutdown, the fsfreeze hook, ...) go through `ChildProcess`.
 enum ExecChild {
     /// Where one of the child's output streams goes.
     enum Output {

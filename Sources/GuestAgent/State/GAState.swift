@@ -4,16 +4,16 @@ import QMPJSON
 /// The agent's process-wide state, as qemu-ga's `GAState`: the JSON parser
 /// fed by the channel, the command registry, the log, and the one-shot
 /// `delimitResponse` flag of `guest-sync-delimited`.
-public final class GAState {
-    public let config: GAConfig
+package final class GAState {
+    package let config: GAConfig
     /// The machine the commands read and change (a fixture tree in tests).
-    public let system: SystemEnvironment
-    public let log: GALog
-    public let commands: CommandRegistry
+    package let system: SystemEnvironment
+    package let log: GALog
+    package let commands: CommandRegistry
     let persistentState: PersistentState?
     /// True while the guest's filesystems are frozen: only the freeze-safe
     /// commands run, nothing is logged, and stop signals are ignored.
-    public private(set) var isFrozen: Bool
+    package private(set) var isFrozen: Bool
     /// The log file and pid file that a start in frozen mode put off until
     /// the thaw (qemu-ga's `deferred_options`).
     var deferredLogFile: String?
@@ -24,7 +24,7 @@ public final class GAState {
     private var autoThawTimer: GLibSource?
     /// Set by `guest-sync-delimited`; `sendResponse` consumes it to put the
     /// 0xFF sentinel before the next response, which is that command's own.
-    public var delimitResponse = false
+    package var delimitResponse = false
     /// The files opened by guest-file-open.
     let guestFiles = GuestFiles()
     /// The children started by guest-exec.
