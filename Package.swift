@@ -33,6 +33,7 @@ let releaseLinking: [LinkerSetting] = [
         "-use-ld=lld",
         "-Xlinker", "--symbol-ordering-file=" + linkDirectory + "/hot-functions.txt",
         "-Xlinker", "--no-warn-symbol-ordering",
+        "-Xlinker", "-T", "-Xlinker", linkDirectory + "/relro.ld",
     ], .when(configuration: .release)),
 ]
 
