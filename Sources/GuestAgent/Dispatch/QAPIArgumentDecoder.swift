@@ -93,6 +93,11 @@ nonisolated private func fullName(_ path: [PathComponent]) -> String {
 /// The members of one object that a decoder has asked for.
 private final class VisitedMembers {
     var names = Set<String>()
+    // Classes of a MainActor module get an isolated deinit, which asks the
+    // concurrency runtime whether it runs on the main executor (code pages
+    // of their own, and instructions per request); these two hold only
+    // values and die on the main thread anyway.
+    nonisolated deinit {}
 }
 
 private final class ArgumentValueDecoder: Decoder {
@@ -105,6 +110,8 @@ private final class ArgumentValueDecoder: Decoder {
         self.value = value
         self.path = path
     }
+
+    nonisolated deinit {}
 
     var codingPath: [any CodingKey] {
         path.map {
