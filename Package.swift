@@ -29,8 +29,13 @@ let agentSettings = daemonSettings + [.treatWarning("DeprecatedDeclaration", as:
 // libudev: `link/libstdc++.so` is a linker script that makes the Swift
 // runtime's `-lstdc++` take the static libstdc++.a. lld puts the functions of
 // `link/hot-functions.txt` (bench/hot-functions.py) together, so that few
-// pages of code stay resident. (No packed relocations: glibc before 2.36
-// refuses them. `make build` links against an older glibc; see Makefile.)
+// pages of code stay resident; `link/relro.ld` keeps .rodata read-only (Swift
+// marks some of its constant data writable). `-z now` binds every imported
+// function at start-up, so that the GOT is read-only too (full RELRO, as
+// Debian's qemu-ga). Nothing looks the program's own symbols up at run time:
+// no `-export-dynamic` (which the Swift driver adds for static binaries).
+// (No packed relocations: glibc before 2.36 refuses them. `make build` links
+// against an older glibc; see Makefile.)
 let linkDirectory = Context.packageDirectory + "/Sources/qemu-ga/link"
 let releaseLinking: [LinkerSetting] = [
     .unsafeFlags([
@@ -39,6 +44,8 @@ let releaseLinking: [LinkerSetting] = [
         "-Xlinker", "--symbol-ordering-file=" + linkDirectory + "/hot-functions.txt",
         "-Xlinker", "--no-warn-symbol-ordering",
         "-Xlinker", "-T", "-Xlinker", linkDirectory + "/relro.ld",
+        "-Xlinker", "-z", "-Xlinker", "now",
+        "-Xlinker", "--no-export-dynamic",
     ], .when(configuration: .release)),
 ]
 
