@@ -19,6 +19,8 @@
 #include <linux/fs.h>
 #include <linux/nvme_ioctl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <elf.h>
 #include <sys/auxv.h>
@@ -92,8 +94,21 @@ static inline void cglib_exec_child_setup(gpointer merge_stderr) {
    relocations), whole pages only, so none of the pages the loader relocated
    (RELRO, data) is touched. They are clean page-cache pages: a later access
    maps the same page again with a minor fault. The program headers come
-   from the auxiliary vector, the load address from PT_PHDR. */
+   from the auxiliary vector, the load address from PT_PHDR. Not under a
+   debugger: the breakpoints it wrote into code pages would go with them. */
+static inline int cglib_is_traced(void) {
+    FILE *status = fopen("/proc/self/status", "re");
+    char line[128];
+    int traced = 0;
+    if (!status) return 0;
+    while (fgets(line, sizeof line, status)) {
+        if (strncmp(line, "TracerPid:", 10) == 0) { traced = atoi(line + 10) != 0; break; }
+    }
+    fclose(status);
+    return traced;
+}
 static inline void cglib_release_start_up_pages(void) {
+    if (cglib_is_traced()) return;
     const Elf64_Phdr *headers = (const Elf64_Phdr *)getauxval(AT_PHDR);
     unsigned long count = getauxval(AT_PHNUM);
     long page = sysconf(_SC_PAGESIZE);
