@@ -20,6 +20,12 @@
 #include <linux/nvme_ioctl.h>
 #include <stdio.h>
 #include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <elf.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
 
 /* glibc declares these only under _GNU_SOURCE, which the Swift Glibc module
    is not built with. */
@@ -83,6 +89,50 @@ static inline void cglib_reset_getopt(int print_errors) { optind = 0; opterr = p
 static inline void cglib_exec_child_setup(gpointer merge_stderr) {
     signal(SIGPIPE, SIG_DFL);
     if (merge_stderr) dup2(1, 2);
+}
+
+/* The program's pages that start-up alone needed (the dynamic loader's
+   relocation table, code and tables run or read once) stay mapped, and
+   counted as resident, for the agent's whole life although it never touches
+   them again. This unmaps them: every page of the program's segments that
+   are never written (read-only and code; the binary has no text
+   relocations), whole pages only, so none of the pages the loader relocated
+   (RELRO, data) is touched. They are clean page-cache pages: a later access
+   maps the same page again with a minor fault. The program headers come
+   from the auxiliary vector, the load address from PT_PHDR. Not under a
+   debugger: the breakpoints it wrote into code pages would go with them. */
+static inline int cglib_is_traced(void) {
+    FILE *status = fopen("/proc/self/status", "re");
+    char line[128];
+    int traced = 0;
+    if (!status) return 0;
+    while (fgets(line, sizeof line, status)) {
+        if (strncmp(line, "TracerPid:", 10) == 0) { traced = atoi(line + 10) != 0; break; }
+    }
+    fclose(status);
+    return traced;
+}
+static inline void cglib_release_start_up_pages(void) {
+    if (cglib_is_traced()) return;
+    const Elf64_Phdr *headers = (const Elf64_Phdr *)getauxval(AT_PHDR);
+    unsigned long count = getauxval(AT_PHNUM);
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t base = 0;
+    int found = 0;
+    if (!headers || page <= 0) return;
+    for (unsigned long i = 0; i < count; i++) {
+        if (headers[i].p_type == PT_PHDR) { base = (uintptr_t)headers - headers[i].p_vaddr; found = 1; }
+    }
+    if (!found) return;
+    for (unsigned long i = 0; i < count; i++) {
+        const Elf64_Phdr *segment = &headers[i];
+        if (segment->p_type != PT_LOAD || (segment->p_flags & PF_W)) continue;
+        uintptr_t start = base + segment->p_vaddr;
+        uintptr_t end = start + segment->p_memsz;
+        start = (start + page - 1) & ~(uintptr_t)(page - 1);
+        end &= ~(uintptr_t)(page - 1);
+        if (end > start) madvise((void *)start, end - start, MADV_DONTNEED);
+    }
 }
 
 #endif

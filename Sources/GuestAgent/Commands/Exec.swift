@@ -24,7 +24,7 @@ nonisolated enum GuestExecCaptureOutput: QAPIAlternate {
         }
     }
 
-    init(from decoder: any Decoder) throws {
+    init(alternateFrom decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if case .bool(let flag) = decoder.qapiValue {
             self = .flag(flag)

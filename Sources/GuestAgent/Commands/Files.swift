@@ -297,7 +297,7 @@ nonisolated enum GuestFileWhence: QAPIAlternate {
         }
     }
 
-    init(from decoder: any Decoder) throws {
+    init(alternateFrom decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if case .string = decoder.qapiValue {
             self = .name(try container.decode(QGASeek.self))

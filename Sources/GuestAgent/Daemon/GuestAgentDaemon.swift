@@ -165,6 +165,8 @@ package enum GuestAgentDaemon {
                 g_main_loop_quit(loop)
             }
         }
+        // Start-up is over: what it alone touched need not stay resident.
+        cglib_release_start_up_pages()
         g_main_loop_run(loop)
 
         notifier?.send("STOPPING=1")

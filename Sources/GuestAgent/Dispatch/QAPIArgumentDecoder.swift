@@ -4,11 +4,44 @@ import QMPJSON
 /// names the rejected value.
 package protocol QAPIEnum: RawRepresentable, Decodable, Sendable where RawValue == String {}
 
+extension QAPIEnum {
+    // The argument decoder's checks come through the type itself, not
+    // through a cast of the type to `any QAPIEnum.Type` in the decoder: such
+    // a cast scans every protocol conformance of the binary the first time
+    // each argument type is decoded (a few hundred thousand instructions and
+    // hundreds of KiB of metadata pages made resident by the first request).
+    // Casting the decoder to our class compares one pointer.
+    package nonisolated init(from decoder: any Decoder) throws {
+        if let decoder = decoder as? ArgumentValueDecoder {
+            self = try decoder.decodeEnum(Self.self)
+            return
+        }
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let member = Self(rawValue: text) else {
+            throw DecodingError.dataCorrupted(
+                DecodingError.Context(codingPath: decoder.codingPath, debugDescription: "no member \(text)"))
+        }
+        self = member
+    }
+}
+
 /// A command argument that may take one of several JSON types (a QAPI
 /// alternate); a value of any other type is rejected with the alternate's name.
-package protocol QAPIAlternate: Decodable {
+/// Conforming types decode their branch in `init(alternateFrom:)`, which is
+/// called only with a value of one of the accepted types.
+nonisolated package protocol QAPIAlternate: Decodable {
     static var qapiTypeName: String { get }
     static func accepts(_ value: JSONValue) -> Bool
+    init(alternateFrom decoder: any Decoder) throws
+}
+
+extension QAPIAlternate {
+    package nonisolated init(from decoder: any Decoder) throws {
+        if let decoder = decoder as? ArgumentValueDecoder, !Self.accepts(decoder.value) {
+            throw QMPError.invalidParameterType(decoder.name, expected: Self.qapiTypeName)
+        }
+        try self.init(alternateFrom: decoder)
+    }
 }
 
 extension Decoder {
@@ -43,7 +76,7 @@ private enum PathComponent {
 }
 
 /// QEMU's "full name" of a member: `outer.inner`, `list[2]`, `list[2].inner`.
-private func fullName(_ path: [PathComponent]) -> String {
+nonisolated private func fullName(_ path: [PathComponent]) -> String {
     var name = ""
     for component in path {
         switch component {
@@ -60,6 +93,11 @@ private func fullName(_ path: [PathComponent]) -> String {
 /// The members of one object that a decoder has asked for.
 private final class VisitedMembers {
     var names = Set<String>()
+    // Classes of a MainActor module get an isolated deinit, which asks the
+    // concurrency runtime whether it runs on the main executor (code pages
+    // of their own, and instructions per request); these two hold only
+    // values and die on the main thread anyway.
+    nonisolated deinit {}
 }
 
 private final class ArgumentValueDecoder: Decoder {
@@ -73,6 +111,8 @@ private final class ArgumentValueDecoder: Decoder {
         self.path = path
     }
 
+    nonisolated deinit {}
+
     var codingPath: [any CodingKey] {
         path.map {
             switch $0 {
@@ -84,7 +124,7 @@ private final class ArgumentValueDecoder: Decoder {
 
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
-    var name: String { fullName(path) }
+    nonisolated var name: String { fullName(path) }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
         guard case .object(let object) = value else {
@@ -109,12 +149,6 @@ private final class ArgumentValueDecoder: Decoder {
     /// Decodes `type`, then rejects members of a struct that it did not visit.
     func decodeChecked<T: Decodable>(_ type: T.Type) throws -> T {
         if T.self == JSONValue.self { return value as! T }
-        if let enumType = T.self as? any QAPIEnum.Type {
-            return try decodeEnum(enumType) as! T
-        }
-        if let alternate = T.self as? any QAPIAlternate.Type, !alternate.accepts(value) {
-            throw QMPError.invalidParameterType(name, expected: alternate.qapiTypeName)
-        }
         let result = try T(from: self)
         if let visited, case .object(let object) = value,
            let extra = firstUnvisitedMember(of: object, visited: visited.names) {
@@ -123,7 +157,7 @@ private final class ArgumentValueDecoder: Decoder {
         return result
     }
 
-    private func decodeEnum<E: QAPIEnum>(_ type: E.Type) throws -> E {
+    nonisolated func decodeEnum<E: QAPIEnum>(_ type: E.Type) throws -> E {
         let text = try decodeString()
         guard let member = E(rawValue: text) else {
             throw QMPError.enumValueNotAccepted(name, value: text)
@@ -131,7 +165,7 @@ private final class ArgumentValueDecoder: Decoder {
         return member
     }
 
-    func decodeString() throws -> String {
+    nonisolated func decodeString() throws -> String {
         guard case .string(let string) = value else {
             throw QMPError.invalidParameterType(name, expected: "string")
         }

@@ -10,6 +10,10 @@ let sourceRemove: gboolean = 0
 private final class Handler<Argument> {
     let call: (Argument) -> Bool
     init(_ call: @escaping (Argument) -> Bool) { self.call = call }
+    // Not the isolated deinit of a MainActor module's class, which asks the
+    // concurrency runtime for the current executor: GLib releases the box
+    // on the main thread, and it holds nothing but the closure.
+    nonisolated deinit {}
 }
 
 private let releaseHandler: GDestroyNotify = { box in
