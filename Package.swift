@@ -82,9 +82,11 @@ let package = Package(
             dependencies: ["CGLib", "CUdev", "QMPJSON"],
             swiftSettings: agentSettings
         ),
+        // argc and argv without /proc (see its header).
+        .target(name: "CArguments"),
         .executableTarget(
             name: "qemu-ga",
-            dependencies: ["GuestAgent"],
+            dependencies: ["GuestAgent", "CArguments"],
             exclude: ["link"],
             swiftSettings: agentSettings,
             linkerSettings: releaseLinking

@@ -1,4 +1,7 @@
+import CArguments
 import GuestAgent
 import Glibc
 
-exit(GuestAgentDaemon.main(arguments: CommandLine.arguments))
+// The arguments as the kernel passed them: Swift's CommandLine needs /proc.
+let arguments = (0..<Int(qga_argc())).map { String(cString: qga_argv()[$0]!) }
+exit(GuestAgentDaemon.main(arguments: arguments))

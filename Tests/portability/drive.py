@@ -6,6 +6,7 @@ check and 'N passed, N failed'."""
 
 import base64
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vm"))
@@ -106,6 +107,14 @@ def exec_():
     expect(output_of(status, "err-data") == "err\n", "err %r" % output_of(status, "err-data"))
     ours, theirs = both("guest-exec", {"path": "/nonexistent/program"})
     expect("error" in ours and ours == theirs, "%r != %r" % (ours, theirs))
+
+
+@check("%s: -V with no /proc mounted: the options are read from argv, not /proc/self/cmdline" % SUITE)
+def version_without_proc():
+    # The agent above runs in a mount namespace of its own: here ROOT/proc is empty.
+    expect(not os.listdir(ROOT + "/proc"), "/proc is mounted in %s" % ROOT)
+    run = subprocess.run(["chroot", ROOT, "/usr/sbin/qemu-ga", "-V"], capture_output=True, text=True, timeout=30)
+    expect(run.returncode == 0 and run.stdout.startswith("QEMU Guest Agent "), "%r" % run)
 
 
 finish()
