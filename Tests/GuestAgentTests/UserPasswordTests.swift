@@ -47,7 +47,10 @@ import Testing
 
     @Test func chpasswdsComplaintIsTheError() throws {
         let machine = try FixtureTree()
-        try machine.fake("/usr/sbin/chpasswd", status: 1, output: "chpasswd: line 1: user nobody2 does not exist\nchpasswd: error detected, changes ignored\n")
+        // It reads its input before it complains, as chpasswd does: a fake
+        // that exits first races the agent's write (EPIPE under TSan's load).
+        try machine.fake("/usr/sbin/chpasswd", status: 1, output: "chpasswd: line 1: user nobody2 does not exist\nchpasswd: error detected, changes ignored\n",
+                         input: true)
         #expect(answer(Self.request("nobody2", "eA==", crypted: false), agent: machine.agent())
                     == errorLine("child process has failed to set user password: chpasswd: line 1: user nobody2 does not exist\nchpasswd: error detected, changes ignored\n"))
         let missing = try FixtureTree()
