@@ -136,7 +136,7 @@ check-libvirt:
 # The guest image is made once (.build-vm/bookworm); the second run proves
 # that the checks hold for the package we replace too.
 check-systemd: deb
-	Tests/vm/systemd-guest $(PACKAGES_DIR)/swift-qemu-ga_*_amd64.deb
+	Tests/vm/systemd-guest "$$(ls -t $(PACKAGES_DIR)/swift-qemu-ga_*_amd64.deb | head -n 1)"
 	Tests/vm/systemd-guest .build-vm/bookworm/debs/qemu-guest-agent_*.deb
 
 check-robustness:

@@ -11,8 +11,9 @@ struct UserAccount: Equatable {
 
 extension SystemEnvironment {
     /// The passwd entry of `name`: the real machine's database through
-    /// getpwnam_r, as qemu-ga looks it up, or a fixture's `<root>/etc/passwd`. Throws the reason qemu-ga gives:
-    /// with glibc, `Success` for a user that does not exist.
+    /// getpwnam_r, as qemu-ga looks it up, or a fixture's `<root>/etc/passwd`.
+    /// Throws the reason qemu-ga gives: with glibc, `Success` for a user that
+    /// does not exist.
     func userAccount(named name: String) throws(KeyFileError) -> UserAccount {
         guard isRealRoot else {
             // name:password:uid:gid:gecos:home:shell, first match wins.
