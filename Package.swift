@@ -82,6 +82,11 @@ let package = Package(
             dependencies: ["CGLib", "CUdev", "QMPJSON"],
             swiftSettings: agentSettings
         ),
+        // Fixture machines for tests (never linked into qemu-ga): a tree that
+        // stands for `/`, and the agent built on one.
+        .target(name: "MachineFixtures", dependencies: ["GuestAgent"], swiftSettings: daemonSettings),
+        .executableTarget(
+            name: "qemu-ga-fixture", dependencies: ["GuestAgent", "MachineFixtures"], swiftSettings: daemonSettings),
         // argc and argv without /proc (see its header).
         .target(name: "CArguments"),
         .executableTarget(
@@ -97,13 +102,13 @@ let package = Package(
         .executableTarget(name: "fuzz-json-parser", dependencies: ["FuzzingSupport", "QMPJSON"]),
         .executableTarget(
             name: "fuzz-dispatcher",
-            dependencies: ["FuzzingSupport", "GuestAgent", "QMPJSON", "CGLib"],
+            dependencies: ["FuzzingSupport", "GuestAgent", "MachineFixtures", "QMPJSON", "CGLib"],
             swiftSettings: daemonSettings
         ),
         .testTarget(name: "QMPJSONTests", dependencies: ["QMPJSON", "FuzzingSupport"]),
         .testTarget(
             name: "GuestAgentTests",
-            dependencies: ["GuestAgent", "QMPJSON", "CGLib"],
+            dependencies: ["GuestAgent", "MachineFixtures", "QMPJSON", "CGLib"],
             swiftSettings: daemonSettings
         ),
         .testTarget(

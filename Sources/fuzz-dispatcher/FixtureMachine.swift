@@ -1,12 +1,13 @@
 import Glibc
 import GuestAgent
+import MachineFixtures
 import QMPJSON
 
 /// The machine the dispatcher fuzzer's agent manages: a temporary tree created
 /// at start-up (in `$TMPDIR`) and removed at exit. No request reaches the real
 /// machine; command by command (grouped by the way each reaches the machine):
 ///
-/// - Through the system root, so confined by `SystemEnvironment(root:)`:
+/// - Through the fixture machine (`SystemEnvironment.fixture(root:)`):
 ///   everything under /proc, /sys, /etc, home directories and utmp, the clock
 ///   (`<root>/settimeofday`), and every program the agent runs to completion
 ///   (hwclock, poweroff/halt/reboot/shutdown, chpasswd, systemctl, pm-utils),
@@ -104,8 +105,8 @@ final class FixtureMachine {
         log.verbose = true  // every log line is formatted, then written to /dev/null
         try! log.openFile("/dev/null")
         let state = try! PersistentState.load(directory: config.stateDirectory, create: true)
-        let system = SystemEnvironment(root: root, searchPath: "/usr/sbin:/usr/bin:/sbin:/bin")
-        precondition(!system.isRealRoot)
+        let system = SystemEnvironment.fixture(root: root)
+        precondition(root.count > 1 && system.path("/") == root + "/")
         agent = GAState(config: config, system: system, log: log, persistentState: state)
     }
 

@@ -62,7 +62,7 @@ import Testing
             (readFile("/proc/loadavg") ?? "").split(separator: " ").prefix(3).compactMap { Double($0) }
         }
         let before = averages()
-        let reply = replyLine("guest-get-load", agent: GAState())
+        let reply = replyLine("guest-get-load", agent: GAState(system: .host()))
         let after = averages()
         let candidates = [before, after].map {
             returnLine(#"{"load1m": \#($0[0]), "load5m": \#($0[1]), "load15m": \#($0[2])}"#)

@@ -79,7 +79,7 @@ final class TestAgent {
         log.verbose = true
         logPath = scratch.file("agent.log")
         try! log.openFile(logPath)
-        state = GAState(log: log)
+        state = GAState(system: .host(), log: log)
     }
 
     var log: GALog { state.log }

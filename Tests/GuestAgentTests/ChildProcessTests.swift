@@ -72,8 +72,8 @@ import Testing
     }
 
     @Test func theRealRootSearchesThePathAsGiven() throws {
-        #expect(try SystemEnvironment(root: "/", searchPath: "/nonexistent:/bin").executable("sh") == "/bin/sh")
-        #expect(SystemEnvironment(root: "/", searchPath: "x").path("/sbin/poweroff") == "/sbin/poweroff")
+        #expect(try SystemEnvironment.host(searchPath: "/nonexistent:/bin").executable("sh") == "/bin/sh")
+        #expect(SystemEnvironment.host(searchPath: "x").path("/sbin/poweroff") == "/sbin/poweroff")
     }
 
     /// A new session; stdin /dev/null without input; stdout and stderr one pipe.

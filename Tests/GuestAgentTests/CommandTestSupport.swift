@@ -16,7 +16,7 @@ final class CommandClient {
 
     /// An agent whose state directory is `directory`.
     convenience init(stateDirectory directory: String) throws {
-        self.init(GAState(persistentState: try PersistentState.load(directory: directory, create: true)))
+        self.init(GAState(system: .host(), persistentState: try PersistentState.load(directory: directory, create: true)))
     }
 
     func replies(_ request: [UInt8], chunkSize: Int = 4096) -> [String] {

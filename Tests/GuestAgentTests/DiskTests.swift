@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Testing
 @testable import GuestAgent
+import MachineFixtures
 
 extension FixtureTree {
     /// A block device in sysfs at `path` (under /sys/devices): its `uevent`
@@ -319,9 +320,9 @@ struct DiskMachine {
     /// fixture reader, pointed at the real root, reads the same facts from
     /// the files libudev reads.
     @Test func libudevAndTheFixtureReaderAgreeOnThisMachine() throws {
-        let system = SystemEnvironment()
+        let system = SystemEnvironment.host()
         let libudev = LibudevFacts()
-        let fixture = FixtureBlockDeviceFacts(system: system)
+        let fixture = FixtureBlockDevices(system: system)
         let names = try system.directoryEntries("/sys/block").map(\.name)
         #expect(!names.isEmpty)
         for name in names {
@@ -333,10 +334,10 @@ struct DiskMachine {
         #expect(fixture.udevDevice(atSysPath: "/sys/block/no-such-device") == nil)
     }
 
-    /// The system root chooses libudev only for the real root.
-    @Test func theRootChoosesTheSource() {
-        #expect(SystemEnvironment().blockDeviceFacts() is LibudevFacts)
-        #expect(SystemEnvironment(root: "/tmp").blockDeviceFacts() is FixtureBlockDeviceFacts)
+    /// The host machine has libudev's facts; a fixture machine the tree's.
+    @Test func theMachineChoosesTheSource() {
+        #expect(SystemEnvironment.host().blockDeviceFacts() is LibudevFacts)
+        #expect(SystemEnvironment.fixture(root: "/tmp").blockDeviceFacts() is FixtureBlockDevices)
     }
 
     @Test func smartLogFields() {

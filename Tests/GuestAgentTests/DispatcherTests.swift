@@ -46,7 +46,7 @@ private struct Silent: @MainActor GuestAgentCommand {
 }
 
 private func makeAgent() -> GAState {
-    GAState(commands: CommandRegistry(registeredCommands + [ArgumentKinds.self, Failing.self, Silent.self]))
+    GAState(system: .host(), commands: CommandRegistry(registeredCommands + [ArgumentKinds.self, Failing.self, Silent.self]))
 }
 
 private func parse(_ text: String) -> JSONValue {
@@ -219,7 +219,7 @@ private func error(_ desc: String, id: String? = nil, class errorClass: String =
     }
 
     @Test func infoListsEveryCommandNewestFirstWithItsState() {
-        let agent = GAState()
+        let agent = GAState(system: .host())
         agent.commands.applyFilters(blocked: ["guest-ping"], allowed: nil, frozen: false)
         let entries = registeredCommands.reversed().map { command in
             #"{"enabled": \#(command.name != "guest-ping"), "name": "\#(command.name)", "success-response": \#(command.successResponse)}"#

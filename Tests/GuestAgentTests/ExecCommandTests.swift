@@ -26,7 +26,7 @@ struct ExecCommandTests {
 
     @Test("The agent answers at once; the status says exited only after the child and its pipes are done")
     func asynchronous() {
-        let client = CommandClient(GAState())
+        let client = CommandClient(GAState(system: .host()))
         let pid = client.value(exec("/bin/sh", ["-c", "read line; echo \\\"$line\\\""],
                                     extra: #","input-data":"aGVsbG8K","capture-output":true"#))["pid"]?.int ?? -1
         #expect(client.ask(status(pid)) == #"{"return": {"exited": false}}"#)
@@ -37,7 +37,7 @@ struct ExecCommandTests {
 
     @Test("Finished records beyond the limit are forgotten, oldest first; running children never are")
     func finishedRecordsAreBounded() {
-        let agent = GAState()
+        let agent = GAState(system: .host())
         agent.guestProcesses = GuestProcesses(log: agent.log, finishedLimit: 3)
         let client = CommandClient(agent)
         let longRunning = client.value(exec("/bin/sleep", ["30"]))["pid"]?.int ?? -1
@@ -56,7 +56,7 @@ struct ExecCommandTests {
 
     @Test("Many children at once, each reported once")
     func manyChildren() {
-        let client = CommandClient(GAState())
+        let client = CommandClient(GAState(system: .host()))
         let pids = (0..<60).map { index in
             client.value(exec("/bin/sh", ["-c", "echo \(index); echo e\(index) >&2; exit \(index % 7)"],
                               extra: #","capture-output":"separated""#))["pid"]?.int ?? -1
@@ -71,7 +71,7 @@ struct ExecCommandTests {
 
     @Test("The output budget: what does not fit is discarded and marked; a poll and a dropped record give it back")
     func outputBudget() {
-        let agent = GAState()
+        let agent = GAState(system: .host())
         agent.guestProcesses = GuestProcesses(log: agent.log, finishedLimit: 1, outputBudget: 100_000)
         let processes = agent.guestProcesses
         let client = CommandClient(agent)
@@ -111,7 +111,7 @@ struct ExecAllowTests {
             }
             var config = GAConfig()
             config.execAllow = patterns ?? [scratch.path + "/bin/*"]
-            client = CommandClient(GAState(config: config))
+            client = CommandClient(GAState(config: config, system: .host()))
         }
 
         isolated deinit { scratch.remove() }
@@ -178,7 +178,7 @@ struct ExecTimeoutTests {
     private func client(timeout: Int?) -> CommandClient {
         var config = GAConfig()
         config.execTimeout = timeout
-        return CommandClient(GAState(config: config))
+        return CommandClient(GAState(config: config, system: .host()))
     }
 
     private func finalStatus(_ client: CommandClient, _ pid: Int64, within seconds: Double = 20) -> String {

@@ -310,7 +310,7 @@ struct OpenAllowTests {
             writeBytes(scratch.file("outside/secret"), Array("secret".utf8))
             var config = GAConfig()
             config.openAllow = patterns ?? [scratch.path + "/allowed/*"]
-            client = CommandClient(GAState(config: config, persistentState: try PersistentState.load(directory: state, create: true)))
+            client = CommandClient(GAState(config: config, system: .host(), persistentState: try PersistentState.load(directory: state, create: true)))
         }
 
         isolated deinit { scratch.remove() }

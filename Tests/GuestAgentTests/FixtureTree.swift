@@ -3,6 +3,7 @@ import Glibc
 import QMPJSON
 import Testing
 @testable import GuestAgent
+import MachineFixtures
 
 /// A machine's files under a temporary root, for the commands that read
 /// /proc, /sys and /etc through the system root. Removed when released.
@@ -17,9 +18,13 @@ final class FixtureTree {
 
     deinit { try? FileManager.default.removeItem(atPath: root) }
 
+    /// A stand-in for the kernel (see `FakeKernel`); nil: the real calls on
+    /// the tree's files, and a clock that is a file.
+    var kernel: (any SystemCalls)?
+
     /// The machine; programs named without a slash are looked up in these
     /// directories of the tree.
-    var system: SystemEnvironment { SystemEnvironment(root: root, searchPath: "/usr/sbin:/usr/bin:/sbin:/bin") }
+    var system: SystemEnvironment { SystemEnvironment.fixture(root: root, calls: kernel) }
 
     /// The agent's own state directory (qga.state.isfrozen), in the tree.
     var stateDirectory: String { root + "/var/run" }
@@ -30,7 +35,6 @@ final class FixtureTree {
         config.stateDirectory = stateDirectory
         configure(&config)
         try? directory("/var/run")
-        precondition(!system.isRealRoot)
         return GAState(config: config, system: system, log: log, frozen: frozen)
     }
 

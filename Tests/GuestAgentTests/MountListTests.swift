@@ -1,10 +1,11 @@
 import Testing
 @testable import GuestAgent
+import MachineFixtures
 
 @Suite struct MountListTests {
     @Test func mountInfoKeepsDeviceBackedMountsOncePerDeviceInFileOrder() throws {
         try withTemporaryDirectory { root in
-            let system = SystemEnvironment(root: root)
+            let system = SystemEnvironment.fixture(root: root)
             let text = """
                 22 1 0:21 / /proc rw,nosuid - proc proc rw
                 25 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw
@@ -29,18 +30,18 @@ import Testing
         try withTemporaryDirectory { root in
             try makeDirectories(root + "/proc/self")
             writeFile(root + "/proc/self/mounts", "/dev/nonexistent / ext4 rw 0 0\nproc /proc proc rw 0 0\n//server/x /smb cifs rw 0 0\n")
-            let mounts = try MountList.read(SystemEnvironment(root: root))
+            let mounts = try MountList.read(SystemEnvironment.fixture(root: root))
             #expect(mounts == [Mount(device: "/dev/nonexistent", mountPoint: "/", type: "ext4", major: 0, minor: 0)])
         }
     }
 
     @Test func noMountTableIsQemuGasError() {
         #expect(throws: QMPError("failed to open mtab file: '/proc/self/mounts'")) {
-            try MountList.read(SystemEnvironment(root: "/nonexistent"))
+            try MountList.read(SystemEnvironment.fixture(root: "/nonexistent"))
         }
     }
 
     @Test func theRealMachineHasARootMount() throws {
-        #expect(try MountList.read(SystemEnvironment()).contains { $0.mountPoint == "/" || $0.type == "overlay" || $0.major != 0 })
+        #expect(try MountList.read(SystemEnvironment.host()).contains { $0.mountPoint == "/" || $0.type == "overlay" || $0.major != 0 })
     }
 }

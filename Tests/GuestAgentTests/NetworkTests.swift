@@ -88,7 +88,7 @@ import Testing
         #expect(entries.contains(InterfaceAddress(name: "lo", address: IPAddress("127.0.0.1"), netmask: IPAddress("255.0.0.0"))))
         #expect(try source.hardwareAddress(of: "lo") == .address([0, 0, 0, 0, 0, 0]))
         #expect(try source.hardwareAddress(of: "no-such-if0") == .failed(SystemError(errno: ENODEV)))
-        #expect(SystemEnvironment().interfaceSource() is HostInterfaces)
+        #expect(SystemEnvironment.host().interfaceSource() is HostInterfaces)
     }
 }
 
@@ -141,7 +141,7 @@ import Testing
     /// /proc/net/ipv6_route (decoded here independently), and every route
     /// of `ip route` in its table.
     @Test func theRealMachine() throws {
-        let reply = replyLine("guest-network-get-route", agent: GAState())
+        let reply = replyLine("guest-network-get-route", agent: GAState(system: .host()))
         let object = try JSONSerialization.jsonObject(with: Data(reply.utf8)) as? [String: Any]
         let routes = try #require(object?["return"] as? [[String: Any]])
 

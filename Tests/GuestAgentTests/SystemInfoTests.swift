@@ -111,7 +111,7 @@ private func unameMembers() throws -> String {
         var buffer = [CChar](repeating: 0, count: 256)
         #expect(gethostname(&buffer, 255) == 0)
         let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        expectReturn("guest-get-host-name", #"{"host-name": "\#(name)"}"#, agent: GAState())
+        expectReturn("guest-get-host-name", #"{"host-name": "\#(name)"}"#, agent: GAState(system: .host()))
     }
 
     @Test func timeInNanosecondsFromAMicrosecondClock() throws {
@@ -121,7 +121,7 @@ private func unameMembers() throws -> String {
             return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
         }
         let before = now() / 1000 * 1000
-        let reply = replyLine("guest-get-time", agent: GAState())
+        let reply = replyLine("guest-get-time", agent: GAState(system: .host()))
         let after = now()
         let value = try #require(Int64(reply.dropFirst(#"{"return": "#.count).dropLast()))
         #expect(value % 1000 == 0)
@@ -135,6 +135,6 @@ private func unameMembers() throws -> String {
         var local = tm()
         localtime_r(&now, &local)
         #expect(Int(zone.offset) == local.tm_gmtoff)
-        expectReturn("guest-get-timezone", #"{"zone": "\#(zone.abbreviation!)", "offset": \#(zone.offset)}"#, agent: GAState())
+        expectReturn("guest-get-timezone", #"{"zone": "\#(zone.abbreviation!)", "offset": \#(zone.offset)}"#, agent: GAState(system: .host()))
     }
 }

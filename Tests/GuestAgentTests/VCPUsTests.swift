@@ -42,9 +42,9 @@ import Testing
 
     /// This machine's processors: every cpuN directory, one entry each.
     @Test func theRealMachine() throws {
-        let agent = GAState()
+        let agent = GAState(system: .host())
         let reply = replyLine("guest-get-vcpus", agent: agent)
-        let names = (try SystemEnvironment().directoryEntries("/sys/devices/system/cpu")).map(\.name)
+        let names = (try SystemEnvironment.host().directoryEntries("/sys/devices/system/cpu")).map(\.name)
             .filter { $0.hasPrefix("cpu") && $0.dropFirst(3).allSatisfy(\.isNumber) && $0.count > 3 }
         #expect(reply.hasPrefix(#"{"return": [{"#))
         #expect(reply.components(separatedBy: "logical-id").count - 1 == names.count)

@@ -84,7 +84,8 @@ struct DaemonStateTests {
     static func startFrozen(_ kind: AgentBinary, _ arguments: [String] = []) throws -> Agent {
         // Ours on a machine that does not exist: these tests send every
         // disabled command, and a filter bug must not reach this machine.
-        try Agent(kind, extraArguments: arguments, environment: kind == .ours ? ["QGA_SYSTEM_ROOT": "/nonexistent-qga-machine"] : [:],
+        try Agent(kind == .ours ? .oursOnFixture : kind, extraArguments: arguments,
+                  environment: kind == .ours ? ["QGA_SYSTEM_ROOT": "/nonexistent-qga-machine"] : [:],
                   prepare: { directory in try writeFile(directory + "/qga.state.isfrozen", []) })
     }
 

@@ -87,7 +87,7 @@ final class ListeningSocket {
         do throws(ChannelError) {
             var path = requested
             if path.isEmpty {
-                let directory = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+                let directory = ProcessEnvironment.value("TMPDIR") ?? "/tmp"
                 var template = Array("\(directory)/qemu-socket-XXXXXX".utf8CString)
                 let temporary = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
                 path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }

@@ -1,5 +1,3 @@
-import Glibc
-
 // Processor time and load: guest-get-cpustats, guest-get-load.
 
 /// `guest-get-cpustats`: the `cpuN` lines of /proc/stat, in milliseconds.
@@ -31,7 +29,7 @@ struct GuestGetCpustats: @MainActor GuestAgentCommand {
         } catch {
             throw QMPError("open(\"/proc/stat\"): \(error)")
         }
-        let ticksPerSecond = UInt64(sysconf(Int32(_SC_CLK_TCK)))
+        let ticksPerSecond = clockTicksPerSecond()
         var result: [CpuStats] = []
         for line in text.split(separator: UInt8(ascii: "\n")) {
             // Only the per-processor lines (the total line is plain `cpu`);
@@ -46,7 +44,7 @@ struct GuestGetCpustats: @MainActor GuestAgentCommand {
             }
             func milliseconds(_ index: Int) -> UInt64 { fields.unsigned(index) &* 1000 / ticksPerSecond }
             var stats = CpuStats(
-                cpu: Int64(atoi(String(name.dropFirst(3)))), user: milliseconds(1), nice: milliseconds(2),
+                cpu: Int64(CNumber.int(String(name.dropFirst(3)))), user: milliseconds(1), nice: milliseconds(2),
                 system: milliseconds(3), idle: milliseconds(4))
             if fields.count > 5 { stats.iowait = milliseconds(5) }
             if fields.count > 6 {
@@ -83,7 +81,7 @@ struct GuestGetLoad: @MainActor GuestAgentCommand {
         let averages = CScan.scan(String(decoding: text.prefix(64).dropLast(), as: UTF8.self), "%lf %lf %lf",
                                   [.double, .double, .double])
         // glibc fails without setting errno here.
-        guard averages.count == 3 else { throw QMPError("cannot query load average: \(SystemError(errno: 0))") }
+        guard averages.count == 3 else { throw QMPError("cannot query load average: \(SystemError.none)") }
         return LoadAverage(load1m: averages.double(0), load5m: averages.double(1), load15m: averages.double(2))
     }
 }

@@ -1,4 +1,3 @@
-import CGLib
 import QMPJSON
 
 // guest-exec and guest-exec-status. Children run from the main loop: a child

@@ -1,4 +1,3 @@
-import Glibc
 import QMPJSON
 
 // guest-file-open, -close, -read, -write, -seek, -flush. Paths are used as the
@@ -22,16 +21,6 @@ struct GuestFileOpen: @MainActor GuestAgentCommand {
         let path: String
         let mode: String?
     }
-
-    /// fopen's modes as qemu-ga accepts them (`b` changes nothing).
-    private static let modeFlags: [String: Int32] = [
-        "r": O_RDONLY, "rb": O_RDONLY,
-        "w": O_WRONLY | O_CREAT | O_TRUNC, "wb": O_WRONLY | O_CREAT | O_TRUNC,
-        "a": O_WRONLY | O_CREAT | O_APPEND, "ab": O_WRONLY | O_CREAT | O_APPEND,
-        "r+": O_RDWR, "rb+": O_RDWR, "r+b": O_RDWR,
-        "w+": O_RDWR | O_CREAT | O_TRUNC, "wb+": O_RDWR | O_CREAT | O_TRUNC, "w+b": O_RDWR | O_CREAT | O_TRUNC,
-        "a+": O_RDWR | O_CREAT | O_APPEND, "ab+": O_RDWR | O_CREAT | O_APPEND, "a+b": O_RDWR | O_CREAT | O_APPEND,
-    ]
 
     static func run(_ arguments: Arguments, agent: GAState) throws(QMPError) -> Int64 {
         let path = arguments.path
@@ -77,43 +66,21 @@ struct GuestFileOpen: @MainActor GuestAgentCommand {
         throw policyRefusal(name, "Path", path, by: "open-allow", reason, log: log)
     }
 
-    /// Opens non-blocking (a FIFO must not hang the agent); a file this call
-    /// creates gets mode 0666 whatever the umask. A checked location is
-    /// opened without following a symlink in its last component. `path`
-    /// (as the host gave it) is for the error texts.
+    /// `path` (as the host gave it) is for the error texts.
     static func open(_ location: FileLocation, path: String, mode: String) throws(QMPError) -> StdioStream {
-        guard let baseFlags = modeFlags[mode] else { throw QMPError("invalid file open mode '\(mode)'") }
-        var flags = baseFlags | O_NOCTTY | O_NONBLOCK | O_CLOEXEC
-        if location.directory != AT_FDCWD { flags |= O_NOFOLLOW }
-        // Creating exclusively tells whether this call created the file.
-        var result = StdioStream.openDescriptor(location, flags: flags & O_CREAT != 0 ? flags | O_EXCL : flags)
-        if case .failure(let error) = result, error.errno == EEXIST {
-            flags &= ~O_CREAT
-            result = StdioStream.openDescriptor(location, flags: flags)
-        }
-        let descriptor: Int32
-        switch result {
-        case .success(let opened): descriptor = opened
-        case .failure(let error): throw QMPError("failed to open file '\(path)' (mode: '\(mode)'): \(error)")
-        }
-        let created = flags & O_CREAT != 0
-        func abandon() {
-            StdioStream.close(descriptor: descriptor)
-            if created { StdioStream.unlink(location) }
-        }
-        if created {
-            do {
-                try StdioStream.setMode(of: descriptor, to: 0o666)
-            } catch {
-                abandon()
-                throw QMPError("failed to set permission 0666 on new file '\(path)' (mode: '\(mode)'): \(error)")
-            }
-        }
         do {
-            return try StdioStream(descriptor: descriptor, mode: mode)
+            return try StdioStream.open(location, mode: mode)
         } catch {
-            abandon()
-            throw QMPError("failed to associate stdio stream with file descriptor \(descriptor), file '\(path)' (mode: '\(mode)'): \(error)")
+            switch error {
+            case .invalidMode:
+                throw QMPError("invalid file open mode '\(mode)'")
+            case .open(let error):
+                throw QMPError("failed to open file '\(path)' (mode: '\(mode)'): \(error)")
+            case .setMode(let error):
+                throw QMPError("failed to set permission 0666 on new file '\(path)' (mode: '\(mode)'): \(error)")
+            case .associate(let error, let descriptor):
+                throw QMPError("failed to associate stdio stream with file descriptor \(descriptor), file '\(path)' (mode: '\(mode)'): \(error)")
+            }
         }
     }
 }
@@ -174,12 +141,7 @@ struct GuestFileRead: @MainActor GuestAgentCommand {
             file.lastOperation = .none
         }
         defer { stream.clearIndicators() }
-        var outcome = Swift.Result<Int, SystemError>.success(0)
-        // The bytes are read into the reply string's own storage and encoded there.
-        let encoded = Base64.encode(reading: Int(count)) { storage in
-            outcome = stream.read(into: storage)
-            return (try? outcome.get()) ?? 0
-        }
+        let (outcome, encoded) = stream.readBase64(count: Int(count))
         switch outcome {
         case .failure(let error):
             // 7.2's wording (sic).
@@ -220,60 +182,28 @@ struct GuestFileWrite: @MainActor GuestAgentCommand {
         let stream = file.stream
         if file.lastOperation == .reading {
             do {
-                try stream.seek(offset: 0, whence: SEEK_CUR)
+                try stream.seek(offset: 0, from: .current)
             } catch {
                 throw QMPError("failed to seek file: \(error)")
             }
             file.lastOperation = .none
         }
         defer { stream.clearIndicators() }
-        var text = arguments.bufB64
-        let outcome = text.withUTF8 { utf8 in
-            write(UnsafeRawBufferPointer(utf8), count: arguments.count, to: stream, through: files)
-        }
-        switch outcome {
-        case .refused(let error):
-            throw error
-        case .failed(let error):
-            agent.log.syslog("guest-file-write failed, handle: \(arguments.handle)")
-            throw QMPError("failed to write to file: \(error)")
-        case .written(let count):
+        do {
+            let count = try stream.writeBase64(arguments.bufB64, count: arguments.count, through: &files.decodeBuffer)
             file.lastOperation = .writing
             return Result(count: Int64(count), eof: stream.isAtEnd)
-        }
-    }
-
-    private enum Outcome {
-        case refused(QMPError)
-        case failed(SystemError)
-        case written(Int)
-    }
-
-    private static func write(
-        _ input: UnsafeRawBufferPointer, count: Int64?, to stream: StdioStream, through files: GuestFiles
-    ) -> Outcome {
-        let length: Int
-        do {
-            length = try Base64.decodedCount(input)
         } catch {
-            return .refused(QMPError("\(error)"))
-        }
-        let count = count ?? Int64(length)
-        guard count >= 0 && count <= Int64(length) else { return .refused(invalidCount(count)) }
-        var outcome = Outcome.written(0)
-        files.decodeBuffer.withUnsafeMutableBytes { buffer in
-            _ = Base64.decodeChecked(input, limit: Int(count), into: buffer) { piece in
-                switch stream.write(piece) {
-                case .success(let written):
-                    if case .written(let total) = outcome { outcome = .written(total + written) }
-                    return true
-                case .failure(let error):
-                    outcome = .failed(error)
-                    return false
-                }
+            switch error {
+            case .invalidBase64(let error):
+                throw QMPError("\(error)")
+            case .invalidCount:
+                throw invalidCount(arguments.count ?? 0)
+            case .write(let error):
+                agent.log.syslog("guest-file-write failed, handle: \(arguments.handle)")
+                throw QMPError("failed to write to file: \(error)")
             }
         }
-        return outcome
     }
 }
 
@@ -306,12 +236,12 @@ nonisolated enum GuestFileWhence: QAPIAlternate {
         }
     }
 
-    /// SEEK_SET, SEEK_CUR or SEEK_END.
-    func systemValue() throws(QMPError) -> Int32 {
+    /// Where the offset counts from.
+    func origin() throws(QMPError) -> StdioStream.Whence {
         switch self {
-        case .name(.set), .value(0): SEEK_SET
-        case .name(.cur), .value(1): SEEK_CUR
-        case .name(.end), .value(2): SEEK_END
+        case .name(.set), .value(0): .start
+        case .name(.cur), .value(1): .current
+        case .name(.end), .value(2): .end
         case .value(let other): throw QMPError("invalid whence code \(other)")
         }
     }
@@ -334,14 +264,14 @@ struct GuestFileSeek: @MainActor GuestAgentCommand {
 
     static func run(_ arguments: Arguments, agent: GAState) throws(QMPError) -> Result {
         let file = try agent.guestFiles.find(arguments.handle)
-        let whence = try arguments.whence.systemValue()
+        let whence = try arguments.whence.origin()
         let stream = file.stream
         defer { stream.clearIndicators() }
         do {
-            try stream.seek(offset: arguments.offset, whence: whence)
+            try stream.seek(offset: arguments.offset, from: whence)
         } catch {
             // A pipe does not seek, and stdio does not buffer one anyway.
-            if error.errno == ESPIPE { file.lastOperation = .none }
+            if error == .illegalSeek { file.lastOperation = .none }
             throw QMPError("failed to seek file: \(error)")
         }
         file.lastOperation = .none

@@ -1,6 +1,3 @@
-import CGLib
-import Glibc
-
 /// Freezing and thawing the guest's filesystems (guest-fsfreeze-*, see
 /// qemu-ga-ref(7); the hook and frozen mode in qemu-ga(8)): the fsfreeze hook,
 /// FIFREEZE in reverse mount order, repeated FITHAW, and the agent's frozen
@@ -36,16 +33,18 @@ enum Fsfreeze {
         do throws(QMPError) {
             // Children before their parents.
             for mount in mounts.reversed() where mountPoints?.contains(mount.mountPoint) ?? true {
-                let fd = open(agent.system.path(mount.mountPoint), O_RDONLY | O_CLOEXEC)
-                guard fd >= 0 else { throw QMPError("failed to open \(mount.mountPoint): \(SystemError(errno: errno))") }
-                defer { close(fd) }
-                if cglib_ioctl_none(fd, cglib_fifreeze) == 0 {
+                do throws(OpenedCallError) {
+                    try agent.system.calls.withOpened(agent.system.path(mount.mountPoint)) { fd throws(SystemError) in
+                        try agent.system.calls.freezeFilesystem(fd)
+                    }
                     frozen += 1
-                } else if errno != EOPNOTSUPP && errno != EBUSY {
+                } catch .open(let error) {
+                    throw QMPError("failed to open \(mount.mountPoint): \(error)")
+                } catch .call(let error) where error != .notSupported && error != .busy {
                     // EOPNOTSUPP: cannot be frozen; EBUSY: already frozen (a
                     // second mount of the same filesystem): neither counts.
-                    throw QMPError("failed to freeze \(mount.mountPoint): \(SystemError(errno: errno))")
-                }
+                    throw QMPError("failed to freeze \(mount.mountPoint): \(error)")
+                } catch {}
             }
         } catch {
             _ = try? thaw(agent: agent)
@@ -64,13 +63,13 @@ enum Fsfreeze {
         let mounts = try MountList.read(agent.system)
         var thawed: Int64 = 0
         for mount in mounts {
-            let fd = open(agent.system.path(mount.mountPoint), O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { continue }
             // Each FIFREEZE needs its FITHAW: repeat until the kernel says it
-            // is not frozen any more.
+            // is not frozen any more. A mount point that cannot be opened is
+            // passed over.
             var succeeded = false
-            while cglib_ioctl_none(fd, cglib_fithaw) == 0 { succeeded = true }
-            close(fd)
+            _ = try? agent.system.calls.withOpened(agent.system.path(mount.mountPoint)) { fd throws(SystemError) in
+                while (try? agent.system.calls.thawFilesystem(fd)) != nil { succeeded = true }
+            }
             if succeeded { thawed += 1 }
         }
         agent.unsetFrozen()

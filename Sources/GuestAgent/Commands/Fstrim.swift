@@ -1,6 +1,3 @@
-import CGLib
-import Glibc
-
 /// `guest-fstrim`: FITRIM on every filesystem of the mount list; one result per
 /// mount point, in reverse mount order. Only a mount-list failure fails the
 /// command.
@@ -27,22 +24,21 @@ struct GuestFstrim: @MainActor GuestAgentCommand {
 
     private static func trim(_ mountPoint: String, minimum: Int64, system: SystemEnvironment) -> TrimResult {
         var result = TrimResult(path: mountPoint)
-        let fd = open(system.path(mountPoint), O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            result.error = "failed to open: \(SystemError(errno: errno))"
-            return result
+        do throws(OpenedCallError) {
+            // The whole filesystem; the kernel reports what it trimmed and
+            // the minimum extent it used.
+            let range = try system.calls.withOpened(system.path(mountPoint)) { fd throws(SystemError) in
+                try system.calls.trimFilesystem(fd, minimum: UInt64(bitPattern: minimum))
+            }
+            result.trimmed = Int64(bitPattern: range.trimmed)
+            result.minimum = Int64(bitPattern: range.minimum)
+        } catch .open(let error) {
+            result.error = "failed to open: \(error)"
+        } catch {
+            guard case .call(let error) = error else { return result }
+            result.error = error == .inappropriateControl || error == .notSupported
+                ? "trim not supported" : "failed to trim: \(error)"
         }
-        defer { close(fd) }
-        // The whole filesystem; the kernel reports what it trimmed in `len`
-        // and the minimum extent it used in `minlen`.
-        var range = cglib_fstrim_range(start: 0, len: UInt64.max, minlen: UInt64(bitPattern: minimum))
-        guard cglib_ioctl_pointer(fd, cglib_fitrim, &range) == 0 else {
-            result.error = errno == ENOTTY || errno == EOPNOTSUPP
-                ? "trim not supported" : "failed to trim: \(SystemError(errno: errno))"
-            return result
-        }
-        result.trimmed = Int64(bitPattern: range.len)
-        result.minimum = Int64(bitPattern: range.minlen)
         return result
     }
 }

@@ -1,5 +1,3 @@
-import Glibc
-
 // Memory blocks: guest-get-memory-blocks, guest-get-memory-block-info,
 // guest-set-memory-blocks.
 
@@ -30,12 +28,12 @@ struct GuestGetMemoryBlocks: @MainActor GuestAgentCommand {
         do {
             entries = try agent.system.directoryEntries(memoryDirectory)
         } catch {
-            if error.errno == ENOENT { return [] }
+            if error == .noSuchFile { return [] }
             throw QMPError("Can't open directory\"\(memoryDirectory)\": \(error)")
         }
         var blocks: [GuestMemoryBlock] = []
         for entry in entries where entry.name.hasPrefix("memory") && entry.type & DirectoryEntry.directoryType != 0 {
-            let physIndex = UInt64(strtoul(String(entry.name.dropFirst(6)), nil, 10))
+            let physIndex = UInt64(CNumber.unsignedLong(String(entry.name.dropFirst(6))))
             let path = "\(memoryDirectory)memory\(Int64(bitPattern: physIndex))/"
             let directory: SysfsDirectory
             do {
@@ -88,7 +86,7 @@ struct GuestGetMemoryBlockInfo: @MainActor GuestAgentCommand {
             throw error.memoryAttributeError("block_size_bytes")
         }
         // Hexadecimal text, read as a C long.
-        let size = strtol(String(decoding: text, as: UTF8.self), nil, 16)
+        let size = CNumber.long(String(decoding: text, as: UTF8.self), base: 16)
         return MemoryBlockInfo(size: UInt64(bitPattern: Int64(size)))
     }
 }
@@ -136,18 +134,19 @@ struct GuestSetMemoryBlocks: @MainActor GuestAgentCommand {
     /// cannot be listed other than by ENOENT leaves `success` with that errno.
     private static func apply(_ block: GuestMemoryBlock, system: SystemEnvironment) -> Response {
         var response = Response(physIndex: block.physIndex, response: .success, errorCode: nil)
-        guard let listing = opendir(system.path(memoryDirectory)) else {
-            if errno == ENOENT { response.response = .operationNotSupported }
-            response.errorCode = Int64(errno)
+        do {
+            _ = try SysfsDirectory(system, memoryDirectory)
+        } catch {
+            if error == .noSuchFile { response.response = .operationNotSupported }
+            response.errorCode = Int64(error.errno)
             return response
         }
-        closedir(listing)
         // Printed signed, as qemu-ga does.
         let directory: SysfsDirectory
         do {
             directory = try SysfsDirectory(system, memoryDirectory + "memory\(Int64(bitPattern: block.physIndex))/")
         } catch {
-            response.response = error.errno == ENOENT ? .notFound : .operationFailed
+            response.response = error == .noSuchFile ? .notFound : .operationFailed
             response.errorCode = Int64(error.errno)
             return response
         }
@@ -166,10 +165,8 @@ struct GuestSetMemoryBlocks: @MainActor GuestAgentCommand {
         }
         guard block.online != state.starts(with: "online".utf8) else { return response }
         let wanted = block.online ? "online" : "offline"
-        do throws(SystemError) {
-            let fd = try directory.openFile("state", O_WRONLY)
-            defer { close(fd) }
-            if pwrite(fd, wanted, wanted.utf8.count, 0) == -1 { throw SystemError(errno: errno) }
+        do {
+            try directory.attribute("state", .writeOnly).write(wanted)
         } catch {
             response.response = .operationFailed
             response.errorCode = Int64(error.errno)

@@ -1,5 +1,3 @@
-import Glibc
-
 // Network: guest-network-get-interfaces, guest-network-get-route.
 
 /// `guest-network-get-interfaces`: the interfaces in the order getifaddrs
@@ -100,7 +98,7 @@ struct GuestNetworkGetInterfaces: @MainActor GuestAgentCommand {
         case .address(let bytes):
             return bytes.map { hexByte($0) }.joined(separator: ":")
         case .failed(let error):
-            if error.errno == EADDRNOTAVAIL {
+            if error == .addressNotAvailable {
                 log.debug("failed to get MAC address of \(name): \(error)")
             } else {
                 log.warning("failed to get MAC address of \(name): \(error)")

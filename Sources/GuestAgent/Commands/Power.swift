@@ -1,5 +1,3 @@
-import Glibc
-
 /// `guest-shutdown`, as the newest qemu-ga does it: `/sbin/poweroff`,
 /// `/sbin/halt` or `/sbin/reboot` without arguments when executable, else
 /// `/sbin/shutdown -h -P|-H|-r +0 "hypervisor initiated shutdown"`. No reply
@@ -18,7 +16,7 @@ struct GuestShutdown: @MainActor GuestAgentCommand {
         case "reboot": ("/sbin/reboot", "-r")
         default: throw QMPError("mode is invalid (valid values are: halt|powerdown|reboot")
         }
-        let command = access(agent.system.path(program), X_OK) == 0
+        let command = agent.system.calls.isExecutable(agent.system.path(program))
             ? [program] : ["/sbin/shutdown", "-h", flag, "+0", "hypervisor initiated shutdown"]
         try ChildProcess.run(command, action: "shutdown", system: agent.system)
         return EmptyResult()
@@ -76,10 +74,13 @@ enum Suspend {
         guard sysfsSupports(state, system: system) else {
             throw supported ? failure ?? notSupported : notSupported
         }
-        let fd = open(system.path(statePath), O_WRONLY | O_CLOEXEC)
-        defer { if fd >= 0 { close(fd) } }
-        guard fd >= 0, write(fd, state, state.utf8.count) >= 0 else {
-            throw QMPError("suspend: cannot write to '\(statePath)': \(SystemError(errno: errno))")
+        do throws(OpenedCallError) {
+            _ = try system.calls.withOpened(system.path(statePath), .writeOnly) { fd throws(SystemError) in
+                try system.calls.write(fd, Array(state.utf8), at: nil)
+            }
+        } catch {
+            let failure = switch error { case .open(let failure), .call(let failure): failure }
+            throw QMPError("suspend: cannot write to '\(statePath)': \(failure)")
         }
     }
 
@@ -120,10 +121,10 @@ enum Suspend {
         } catch {
             return error
         }
-        if let code = outcome.execError {
-            return code == ENOENT
+        if let error = outcome.execError {
+            return error == .noSuchFile
                 ? QMPError("the helper program '\(name)' was not found")
-                : QMPError("failed to create child process, error 'Failed to execute child process “\(command[0])” (\(SystemError(errno: code)))'")
+                : QMPError("failed to create child process, error 'Failed to execute child process “\(command[0])” (\(error))'")
         }
         let status = exitStatus(outcome)
         return status == 0 ? nil : QMPError("the helper program '\(name)' returned an unexpected exit status code (\(status))")
@@ -131,14 +132,12 @@ enum Suspend {
 
     /// The first 31 bytes of `/sys/power/state` name the state.
     private static func sysfsSupports(_ state: String, system: SystemEnvironment) -> Bool {
-        let fd = open(system.path(statePath), O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        // 31 bytes and a NUL, searched as a C string (qemu-ga's strstr).
-        var buffer = [CChar](repeating: 0, count: 32)
-        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, 31) }
-        guard count > 0 else { return false }
-        return strstr(buffer, state) != nil
+        // 31 bytes, searched as a C string (qemu-ga's strstr: up to a NUL).
+        guard let bytes = try? system.calls.withOpened(system.path(statePath), .readOnly, { fd throws(SystemError) in
+            try system.calls.read(fd, upTo: 31, at: nil)
+        }), !bytes.isEmpty else { return false }
+        let text = Array(bytes.prefix { $0 != 0 }), wanted = Array(state.utf8)
+        return text.indices.contains { text[$0...].starts(with: wanted) }
     }
 }
 

@@ -1,5 +1,3 @@
-import Glibc
-
 /// A user's `~/.ssh/authorized_keys` as qemu-ga's guest-ssh-*-authorized-keys
 /// edit it: the file is a list of lines split on `\n`, kept byte for byte
 /// (comments, blank lines, the empty element after a final newline), and
@@ -10,6 +8,7 @@ struct AuthorizedKeys {
     /// finds them (under the system root).
     let directory: String
     let path: String
+    private let calls: any SystemCalls
 
     /// Looks up the user (passwd database under the system root).
     init(username: String, system: SystemEnvironment) throws(QMPError) {
@@ -19,6 +18,7 @@ struct AuthorizedKeys {
             throw QMPError("failed to lookup user '\(username)': \(error)")
         }
         let home = account.home.hasPrefix("/") ? system.path(account.home) : account.home
+        calls = system.calls
         directory = Self.buildFilename(home, ".ssh")
         path = directory + "/authorized_keys"
     }
@@ -53,6 +53,9 @@ struct AuthorizedKeys {
         return text.split(separator: 0x0A, omittingEmptySubsequences: false).map(Array.init)
     }
 
+    /// Whether the file is there (qemu-ga's `access(F_OK)`).
+    var exists: Bool { (try? calls.status(path)) != nil }
+
     /// Replaces the file with `lines`, then makes it the user's, mode 0600
     /// (every time, whatever it was before).
     func write(_ lines: [[UInt8]]) throws(QMPError) {
@@ -62,27 +65,36 @@ struct AuthorizedKeys {
             throw QMPError("failed to write to '\(path)': \(error)")
         }
         // (sic) qemu-ga says "directory" for the file.
-        guard chown(path, account.uid, account.gid) == 0 else {
-            throw QMPError("failed to set ownership of directory '\(path)': \(SystemError(errno: errno))")
+        do {
+            try calls.changeOwner(path, user: account.uid, group: account.gid)
+        } catch {
+            throw QMPError("failed to set ownership of directory '\(path)': \(error)")
         }
-        guard chmod(path, 0o600) == 0 else {
-            throw QMPError("failed to set permissions of '\(path)': \(SystemError(errno: errno))")
+        do {
+            try calls.changeMode(path, to: 0o600)
+        } catch {
+            throw QMPError("failed to set permissions of '\(path)': \(error)")
         }
     }
 
     /// Creates `.ssh` (0700, the user's) unless it is a directory already;
     /// the home directory itself is never created.
     func makeDirectory() throws(QMPError) {
-        var info = stat()
-        if stat(directory, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR { return }
-        guard mkdir(directory, 0o700) == 0 else {
-            throw QMPError("failed to create directory '\(directory)': \(SystemError(errno: errno))")
+        if (try? calls.status(directory))?.kind == .directory { return }
+        do {
+            try calls.makeDirectory(directory, permissions: 0o700)
+        } catch {
+            throw QMPError("failed to create directory '\(directory)': \(error)")
         }
-        guard chown(directory, account.uid, account.gid) == 0 else {
-            throw QMPError("failed to set ownership of directory '\(directory)': \(SystemError(errno: errno))")
+        do {
+            try calls.changeOwner(directory, user: account.uid, group: account.gid)
+        } catch {
+            throw QMPError("failed to set ownership of directory '\(directory)': \(error)")
         }
-        guard chmod(directory, 0o700) == 0 else {
-            throw QMPError("failed to set permissions of directory '\(directory)': \(SystemError(errno: errno))")
+        do {
+            try calls.changeMode(directory, to: 0o700)
+        } catch {
+            throw QMPError("failed to set permissions of directory '\(directory)': \(error)")
         }
     }
 }
@@ -150,7 +162,7 @@ struct GuestSSHRemoveAuthorizedKeys: @MainActor GuestAgentCommand {
     static func run(_ arguments: Arguments, agent: GAState) throws(QMPError) -> EmptyResult {
         try AuthorizedKeys.validate(arguments.keys)
         let file = try AuthorizedKeys(username: arguments.username, system: agent.system)
-        guard access(file.path, F_OK) == 0 else { return EmptyResult() }
+        guard file.exists else { return EmptyResult() }
         let keys = Set(arguments.keys.map { Array($0.utf8) })
         try file.write(try file.lines().filter { !keys.contains($0) })
         return EmptyResult()

@@ -1,6 +1,3 @@
-import CGLib
-import Glibc
-
 // Identity: guest-get-host-name, guest-get-users, guest-get-osinfo.
 
 /// `guest-get-host-name`.
@@ -93,8 +90,8 @@ struct GuestGetOsinfo: @MainActor GuestAgentCommand {
         }
         var info = OSInfo(kernelRelease: kernel.release, kernelVersion: kernel.version, machine: kernel.machine)
         let release: KeyFile?
-        if let path = getenv("QGA_OS_RELEASE") {
-            release = parseOSRelease(String(cString: path), agent: agent, inSystem: false)
+        if let path = ProcessEnvironment.value("QGA_OS_RELEASE") {
+            release = parseOSRelease(path, agent: agent, inSystem: false)
         } else {
             release = parseOSRelease("/etc/os-release", agent: agent)
                 ?? parseOSRelease("/usr/lib/os-release", agent: agent)
@@ -120,17 +117,14 @@ struct GuestGetOsinfo: @MainActor GuestAgentCommand {
     private static func parseOSRelease(_ path: String, agent: GAState, inSystem: Bool = true) -> KeyFile? {
         var bytes: [UInt8]
         do {
-            bytes = try inSystem ? agent.system.fileContents(path) : SystemEnvironment().fileContents(path)
+            bytes = try inSystem ? agent.system.fileContents(path) : readFileBytes(path)
         } catch {
             agent.log.warning("failed to read '\(path)', error: Failed to open file “\(path)”: \(error)")
             return nil
         }
         // GLib treats the content as a C string.
         if let end = bytes.firstIndex(of: 0) { bytes.removeSubrange(end...) }
-        let valid = bytes.withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { g_utf8_validate($0.baseAddress, buffer.count, nil) != 0 }
-        }
-        guard valid else {
+        guard GLibUTF8.isValid(bytes) else {
             agent.log.warning("file is not utf-8 encoded: \(path)")
             return nil
         }

@@ -1,6 +1,3 @@
-import CGLib
-import Glibc
-
 // The clock: guest-get-time, guest-set-time, guest-get-timezone.
 
 /// `guest-get-time`: nanoseconds since the epoch, from a microsecond clock.
@@ -26,16 +23,11 @@ struct GuestSetTime: @MainActor GuestAgentCommand {
             let seconds = Int(time / 1_000_000_000)
             let microseconds = Int(time % 1_000_000_000 / 1000)
             // The local calendar year must be 1970...2069. qemu-ga appends
-            // an errno nothing set (so 7.2 says just "Invalid time"); any
+            // an errno nothing set (so 7.2 says just "Invalid time"); one
             // the date conversion sets is kept.
-            errno = 0
-            let date = g_date_new()
-            g_date_set_time_t(date, seconds)
-            let year = g_date_get_year(date)
-            let code = errno
-            g_date_free(date)
+            let (year, error) = GLibTime.localYear(ofSeconds: seconds)
             guard (1970..<2070).contains(year) else {
-                throw QMPError("Invalid time" + (code == 0 ? "" : ": \(SystemError(errno: code))"))
+                throw QMPError("Invalid time" + (error.map { ": \($0)" } ?? ""))
             }
             do {
                 try agent.system.setTime(seconds: seconds, microseconds: microseconds)

@@ -1,5 +1,3 @@
-import Glibc
-
 // Logical processors: guest-get-vcpus, guest-set-vcpus.
 
 /// GuestLogicalProcessor: guest-get-vcpus' result, guest-set-vcpus' argument
@@ -47,7 +45,7 @@ struct GuestGetVcpus: @MainActor GuestAgentCommand {
                 processors.append(GuestLogicalProcessor(logicalId: id, online: state[0] != UInt8(ascii: "0"), canOffline: true))
             } catch {
                 switch error {
-                case .open(let failure) where failure.errno == ENOENT:
+                case .open(let failure) where failure == .noSuchFile:
                     processors.append(GuestLogicalProcessor(logicalId: id, online: true, canOffline: false))
                 case .open(let failure): throw QMPError("open(\"\(path)/online\"): \(failure)")
                 case .read(let failure): throw QMPError("pread(\"\(path)/online\"): \(failure)")
@@ -92,24 +90,27 @@ struct GuestSetVcpus: @MainActor GuestAgentCommand {
         }
         // The path as qemu-ga prints it, slash doubled.
         let online = path + "/online"
-        let fd: Int32
+        let file: SysfsAttribute
         do {
-            fd = try directory.openFile("online", O_RDWR)
+            file = try directory.attribute("online", .readWrite)
         } catch {
-            if error.errno != ENOENT { throw QMPError("could not open \(online): \(error)") }
+            if error != .noSuchFile { throw QMPError("could not open \(online): \(error)") }
             // No `online` file: the CPU cannot be offlined (typically cpu0).
             if !processor.online { throw QMPError("logical processor #\(processor.logicalId) can't be offlined") }
             return
         }
-        defer { close(fd) }
-        var status: UInt8 = 0
-        switch pread(fd, &status, 1, 0) {
-        case -1: throw QMPError("pread(\"\(online)\"): \(SystemError(errno: errno))")
-        case 0: throw QMPError("pread(\"\(online)\"): unexpected EOF")
-        default: break
+        let read: [UInt8]
+        do {
+            read = try file.read(count: 1)
+        } catch {
+            throw QMPError("pread(\"\(online)\"): \(error)")
         }
+        guard let status = read.first else { throw QMPError("pread(\"\(online)\"): unexpected EOF") }
         guard processor.online != (status != UInt8(ascii: "0")) else { return }
-        var wanted = processor.online ? UInt8(ascii: "1") : UInt8(ascii: "0")
-        if pwrite(fd, &wanted, 1, 0) == -1 { throw QMPError("pwrite(\"\(online)\"): \(SystemError(errno: errno))") }
+        do {
+            try file.write(processor.online ? "1" : "0")
+        } catch {
+            throw QMPError("pwrite(\"\(online)\"): \(error)")
+        }
     }
 }

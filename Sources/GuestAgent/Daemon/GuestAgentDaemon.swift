@@ -2,25 +2,26 @@ import CGLib
 import Glibc
 
 /// Starts the agent from a command line and runs it until it is told to stop;
-/// returns the process exit status.
+/// returns the process exit status. `system` is the machine it manages: the
+/// one it runs on (`SystemEnvironment.current()`), or a test's fixture.
 package enum GuestAgentDaemon {
-    package static func main(arguments: [String]) -> Int32 {
+    package static func main(arguments: [String], system: SystemEnvironment) -> Int32 {
         let environment = ["QGA_CONF"].reduce(into: [String: String]()) { found, name in
-            found[name] = getenv(name).map { String(cString: $0) }
+            found[name] = ProcessEnvironment.value(name)
         }
         switch AgentCommandLine.configure(arguments: arguments, environment: environment) {
         case .exit(let status, let output):
             print(output, terminator: "")
             return status
         case .run(let config):
-            return run(config)
+            return run(config, system: system)
         }
     }
 
     /// qemu-ga's start-up, in the newest order: everything that can fail
     /// (log file, state file, channel) is done before daemonizing, so the
     /// exit status says whether the agent started.
-    static func run(_ configuration: GAConfig) -> Int32 {
+    static func run(_ configuration: GAConfig, system: SystemEnvironment) -> Int32 {
         releaseBulkBuffersEarly()
         do throws(StartupFailed) {
             var config = configuration
@@ -45,7 +46,7 @@ package enum GuestAgentDaemon {
             let log = try openLog(config, frozen: frozen)
             let notifier = SystemdNotifier.fromEnvironment(log: log)
             let agent = GAState(
-                config: config, system: SystemEnvironment.current(), log: log,
+                config: config, system: system, log: log,
                 persistentState: try loadState(config, frozen: frozen, log: log), frozen: frozen)
             if frozen {
                 agent.deferredLogFile = config.logFile

@@ -43,7 +43,7 @@ final class SystemdNotifier {
     static func fromEnvironment(log: GALog) -> SystemdNotifier? {
         let names = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"]
         let environment = names.reduce(into: [String: String]()) { found, name in
-            found[name] = getenv(name).map { String(cString: $0) }
+            found[name] = ProcessEnvironment.value(name)
         }
         names.forEach { unsetenv($0) }
         return SystemdNotifier(environment: environment, pid: getpid(), log: log)

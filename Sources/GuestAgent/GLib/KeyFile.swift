@@ -98,8 +98,8 @@ final class KeyFile {
 }
 
 /// A GError from GKeyFile or GLib's file functions, with its message.
-struct KeyFileError: Error, CustomStringConvertible {
-    let description: String
+package struct KeyFileError: Error, CustomStringConvertible {
+    package let description: String
     /// True when the file does not exist (`G_FILE_ERROR_NOENT`).
     let isMissingFile: Bool
 
@@ -111,7 +111,7 @@ struct KeyFileError: Error, CustomStringConvertible {
     }
 
     /// An error in GLib's words that GLib did not raise itself.
-    init(message: String) {
+    package init(message: String) {
         isMissingFile = false
         description = message
     }

@@ -39,7 +39,7 @@ package final class GAState {
     }
 
     package init(
-        config: GAConfig = GAConfig(), system: SystemEnvironment = SystemEnvironment(), log: GALog = GALog(),
+        config: GAConfig = GAConfig(), system: SystemEnvironment, log: GALog = GALog(),
         commands: CommandRegistry = CommandRegistry(), persistentState: PersistentState? = nil, frozen: Bool = false
     ) {
         self.config = config

@@ -1,4 +1,5 @@
 import CGLib
+import Glibc
 
 /// glibc's `sscanf`, for the /proc and /sys line formats that qemu-ga reads
 /// with it. Calling the same function keeps every corner case of those
@@ -110,5 +111,24 @@ enum CScan {
             }
         }
         return Result(count: count, values: values)
+    }
+}
+
+/// C's own number conversions, where qemu-ga uses them rather than a scan:
+/// the same leading-space, sign, overflow and stop-at-junk rules.
+enum CNumber {
+    /// `strtoul(text, NULL, base)`.
+    static func unsignedLong(_ text: String, base: Int32 = 10) -> UInt {
+        strtoul(text, nil, base)
+    }
+
+    /// `strtol(text, NULL, base)`.
+    static func long(_ text: String, base: Int32 = 10) -> Int {
+        strtol(text, nil, base)
+    }
+
+    /// `atoi(text)`.
+    static func int(_ text: String) -> Int32 {
+        atoi(text)
     }
 }

@@ -31,8 +31,8 @@ enum ExecAllow {
     /// guest-exec does not go through the system root.
     static func canonicalProgram(_ program: String, environment: [String]?) throws(SystemError) -> String {
         let searchPath = environment?.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }
-            ?? getenv("PATH").map { String(cString: $0) } ?? glibDefaultSearchPath
-        let machine = SystemEnvironment(searchPath: searchPath)
+            ?? ProcessEnvironment.value("PATH") ?? glibDefaultSearchPath
+        let machine = SystemEnvironment.host(searchPath: searchPath)
         return try machine.resolvedPath(machine.executable(program))
     }
 }
@@ -74,7 +74,7 @@ enum OpenAllow {
     /// open will not follow), its directory's canonical path, `/`, and its
     /// name.
     static func canonicalFile(_ path: String) throws(SystemError) -> CanonicalFile {
-        let machine = SystemEnvironment()
+        let machine = SystemEnvironment.host()
         if let whole = try? machine.resolvedPath(path) {
             let (directory, name) = split(whole)
             return CanonicalFile(path: whole, directory: directory, name: name.isEmpty ? "." : name)
@@ -102,7 +102,7 @@ enum OpenAllow {
         let directory = open(file.directory, cglib_o_path | O_DIRECTORY | O_CLOEXEC)
         guard directory >= 0 else { return nil }
         let location = FileLocation(directory: directory, name: file.name)
-        guard SystemEnvironment().linkTarget("/proc/self/fd/\(directory)") == file.directory else { return nil }
+        guard SystemEnvironment.host().linkTarget("/proc/self/fd/\(directory)") == file.directory else { return nil }
         return location
     }
 }

@@ -4,9 +4,14 @@ import Glibc
 
 /// What udev knows about a block device that qemu-ga reports: its device
 /// node and the properties `ID_SERIAL` and `DM_NAME`.
-struct UdevDevice: Equatable {
-    var devnode: String?
-    var properties: [String: String] = [:]
+package struct UdevDevice: Equatable {
+    package var devnode: String?
+    package var properties: [String: String] = [:]
+
+    package init(devnode: String?, properties: [String: String] = [:]) {
+        self.devnode = devnode
+        self.properties = properties
+    }
 
     /// A property's value, nil when it is absent or empty.
     func property(_ name: String) -> String? {
@@ -20,7 +25,7 @@ struct UdevDevice: Equatable {
 /// On the real machine this is libudev and the device itself. libudev always
 /// reads the real /sys and /run/udev, so for a fixture tree the same facts
 /// come from the tree: the files libudev itself reads there.
-protocol BlockDeviceFacts {
+package protocol BlockDeviceFacts {
     /// udev's device for a sysfs path of the machine (symbolic links
     /// allowed), nil when there is none.
     func udevDevice(atSysPath path: String) -> UdevDevice?
@@ -29,26 +34,18 @@ protocol BlockDeviceFacts {
     func nvmeSmartLog(devnode: String) -> [UInt8]?
 }
 
-extension SystemEnvironment {
-    /// The block-device facts of this machine: libudev for the real root,
-    /// the fixture tree otherwise. One instance serves a whole command.
-    func blockDeviceFacts() -> any BlockDeviceFacts {
-        isRealRoot ? LibudevFacts() : FixtureBlockDeviceFacts(system: self)
-    }
-}
-
 /// The udev properties qemu-ga asks for.
-let reportedUdevProperties = ["ID_SERIAL", "DM_NAME"]
+package let reportedUdevProperties = ["ID_SERIAL", "DM_NAME"]
 
 /// libudev, and the NVMe admin ioctl on the device node.
-final class LibudevFacts: BlockDeviceFacts {
+package final class LibudevFacts: BlockDeviceFacts {
     private let udev: OpaquePointer?
 
     init() { udev = udev_new() }
 
     isolated deinit { udev_unref(udev) }
 
-    func udevDevice(atSysPath path: String) -> UdevDevice? {
+    package func udevDevice(atSysPath path: String) -> UdevDevice? {
         guard let udev, let device = udev_device_new_from_syspath(udev, path) else { return nil }
         defer { udev_device_unref(device) }
         var result = UdevDevice(devnode: udev_device_get_devnode(device).map { String(cString: $0) })
@@ -63,7 +60,7 @@ final class LibudevFacts: BlockDeviceFacts {
     /// NVMe Get Log Page (opcode 0x02) for log 0x02 (SMART / health) of all
     /// namespaces, with Retain Asynchronous Event set so that reading it
     /// does not clear a pending event.
-    func nvmeSmartLog(devnode: String) -> [UInt8]? {
+    package func nvmeSmartLog(devnode: String) -> [UInt8]? {
         let fd = open(devnode, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -82,40 +79,4 @@ final class LibudevFacts: BlockDeviceFacts {
 }
 
 /// The size of the NVMe SMART / health information log page.
-let nvmeSmartLogSize = 512
-
-/// The same facts read from a fixture tree, from the files libudev reads on
-/// a real machine: the device node from `DEVNAME` in the device's `uevent`,
-/// properties from udev's database `/run/udev/data/b<major>:<minor>`
-/// (`E:KEY=VALUE` lines). A device node that is a regular file of at least
-/// 512 bytes holds its NVMe health log.
-struct FixtureBlockDeviceFacts: BlockDeviceFacts {
-    let system: SystemEnvironment
-
-    func udevDevice(atSysPath path: String) -> UdevDevice? {
-        guard let resolved = try? system.resolvedPath(path), resolved.hasPrefix("/sys/") else { return nil }
-        let uevent = Self.pairs(readTextFile(system.path(resolved + "/uevent")) ?? "", prefix: "")
-        var device = UdevDevice(devnode: uevent["DEVNAME"].map { "/dev/" + $0 })
-        if let major = uevent["MAJOR"], let minor = uevent["MINOR"],
-           let database = readTextFile(system.path("/run/udev/data/b\(major):\(minor)")) {
-            device.properties = Self.pairs(database, prefix: "E:").filter { reportedUdevProperties.contains($0.key) }
-        }
-        return device
-    }
-
-    func nvmeSmartLog(devnode: String) -> [UInt8]? {
-        guard let bytes = try? system.fileContents(devnode), bytes.count >= nvmeSmartLogSize else { return nil }
-        return Array(bytes.prefix(nvmeSmartLogSize))
-    }
-
-    /// `KEY=VALUE` lines that start with `prefix`.
-    private static func pairs(_ text: String, prefix: String) -> [String: String] {
-        var result: [String: String] = [:]
-        for line in text.split(separator: "\n") where line.hasPrefix(prefix) {
-            let pair = line.dropFirst(prefix.count)
-            guard let equals = pair.firstIndex(of: "=") else { continue }
-            result[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
-        }
-        return result
-    }
-}
+package let nvmeSmartLogSize = 512

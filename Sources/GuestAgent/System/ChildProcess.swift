@@ -30,7 +30,7 @@ enum ChildProcess {
         let output: [UInt8]
         /// Why the program could not be executed (it then "exited" 1 with
         /// exec's complaint as its output, as qemu-ga's child does).
-        let execError: Int32?
+        let execError: SystemError?
 
         /// qemu-ga's verdict on a child that ran for `action`: nothing when it
         /// exited 0, else qemu-ga's texts: "child process has failed to
@@ -170,7 +170,7 @@ enum ChildProcess {
     /// What qemu-ga's child reports when exec fails: `perror` into the pipe, exit 1.
     private static func execFailure(_ program: String, _ code: Int32) -> Outcome {
         Outcome(ending: .exited(1), output: Array("failed to exec '\(program)': \(SystemError(errno: code))\n".utf8),
-                execError: code)
+                execError: SystemError(errno: code))
     }
 
     private static func closeDescriptor(_ fd: inout Int32) {

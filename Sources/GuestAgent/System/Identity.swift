@@ -53,3 +53,9 @@ extension SystemEnvironment {
         return logins
     }
 }
+
+/// The kernel's clock ticks per second (`sysconf(_SC_CLK_TCK)`), the unit
+/// of /proc/stat's counters.
+func clockTicksPerSecond() -> UInt64 {
+    UInt64(sysconf(Int32(_SC_CLK_TCK)))
+}

@@ -133,7 +133,7 @@ enum MountList {
 
 /// The whole of a small text file (from /proc, /sys or /etc), or nil when it
 /// cannot be read.
-func readTextFile(_ path: String) -> String? {
+package func readTextFile(_ path: String) -> String? {
     (try? readFileBytes(path)).map { String(decoding: $0, as: UTF8.self) }
 }
 

@@ -2,8 +2,8 @@ import CGLib
 import Glibc
 
 /// An IPv4 or IPv6 address in network byte order (4 or 16 bytes).
-struct IPAddress: Equatable {
-    let bytes: [UInt8]
+package struct IPAddress: Equatable {
+    package let bytes: [UInt8]
 
     var isIPv6: Bool { bytes.count == 16 }
 
@@ -16,7 +16,7 @@ struct IPAddress: Equatable {
     }
 
     /// `inet_pton` of either family.
-    init?(_ text: String) {
+    package init?(_ text: String) {
         var buffer = [UInt8](repeating: 0, count: 16)
         if buffer.withUnsafeMutableBytes({ inet_pton(AF_INET, text, $0.baseAddress) }) == 1 {
             bytes = Array(buffer.prefix(4))
@@ -27,20 +27,26 @@ struct IPAddress: Equatable {
         }
     }
 
-    init(bytes: [UInt8]) { self.bytes = bytes }
+    package init(bytes: [UInt8]) { self.bytes = bytes }
 }
 
 /// One entry of `getifaddrs`: an interface name with an IPv4 or IPv6
 /// address and its netmask, or with nothing qemu-ga reports (a link-layer
 /// entry).
-struct InterfaceAddress: Equatable {
-    let name: String
-    var address: IPAddress?
-    var netmask: IPAddress?
+package struct InterfaceAddress: Equatable {
+    package let name: String
+    package var address: IPAddress?
+    package var netmask: IPAddress?
+
+    package init(name: String, address: IPAddress? = nil, netmask: IPAddress? = nil) {
+        self.name = name
+        self.address = address
+        self.netmask = netmask
+    }
 }
 
 /// The result of `SIOCGIFHWADDR` for an interface.
-enum HardwareAddressQuery: Equatable {
+package enum HardwareAddressQuery: Equatable {
     case address([UInt8])
     case failed(SystemError)
 }
@@ -51,26 +57,19 @@ enum HardwareAddressQuery: Equatable {
 /// entry per line: `NAME`, or `NAME ADDRESS [NETMASK]`) and as the
 /// interfaces' `address` files in /sys/class/net (an interface without one
 /// fails the query with ENODEV, as an unknown one does).
-protocol InterfaceSource {
+package protocol InterfaceSource {
     func addresses() throws(SystemError) -> [InterfaceAddress]
     /// Throws when no socket for the query can be created.
     func hardwareAddress(of name: String) throws(SystemError) -> HardwareAddressQuery
 }
 
-extension SystemEnvironment {
-    /// The interface source of this machine. One instance serves a whole command.
-    func interfaceSource() -> any InterfaceSource {
-        isRealRoot ? HostInterfaces() : FixtureInterfaces(system: self)
-    }
-}
-
 /// getifaddrs, and SIOCGIFHWADDR on one AF_INET socket.
-final class HostInterfaces: InterfaceSource {
+package final class HostInterfaces: InterfaceSource {
     private var socketDescriptor: Int32 = -1
 
     deinit { if socketDescriptor >= 0 { close(socketDescriptor) } }
 
-    func addresses() throws(SystemError) -> [InterfaceAddress] {
+    package func addresses() throws(SystemError) -> [InterfaceAddress] {
         var list: UnsafeMutablePointer<ifaddrs>?
         guard getifaddrs(&list) == 0 else { throw SystemError(errno: errno) }
         defer { freeifaddrs(list) }
@@ -102,7 +101,7 @@ final class HostInterfaces: InterfaceSource {
         }
     }
 
-    func hardwareAddress(of name: String) throws(SystemError) -> HardwareAddressQuery {
+    package func hardwareAddress(of name: String) throws(SystemError) -> HardwareAddressQuery {
         if socketDescriptor < 0 {
             socketDescriptor = socket(PF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard socketDescriptor >= 0 else { throw SystemError(errno: errno) }
@@ -115,29 +114,5 @@ final class HostInterfaces: InterfaceSource {
             return .failed(SystemError(errno: errno))
         }
         return withUnsafeBytes(of: request.ifr_ifru.ifru_hwaddr.sa_data) { .address(Array($0.prefix(6))) }
-    }
-}
-
-/// The same facts from a fixture tree (see `InterfaceSource`).
-struct FixtureInterfaces: InterfaceSource {
-    let system: SystemEnvironment
-
-    func addresses() throws(SystemError) -> [InterfaceAddress] {
-        let text = String(decoding: try system.fileContents("/getifaddrs"), as: UTF8.self)
-        return text.split(separator: "\n").compactMap { line in
-            let words = line.split(separator: " ")
-            guard let name = words.first else { return nil }
-            return InterfaceAddress(
-                name: String(name), address: words.dropFirst().first.flatMap { IPAddress(String($0)) },
-                netmask: words.dropFirst(2).first.flatMap { IPAddress(String($0)) })
-        }
-    }
-
-    func hardwareAddress(of name: String) throws(SystemError) -> HardwareAddressQuery {
-        guard let text = readTextFile(system.path("/sys/class/net/\(name)/address")) else {
-            return .failed(SystemError(errno: ENODEV))
-        }
-        let bytes = text.split(separator: "\n").first?.split(separator: ":").compactMap { UInt8($0, radix: 16) } ?? []
-        return .address(bytes)
     }
 }

@@ -1,9 +1,9 @@
-import Glibc
-
 /// A sysfs directory opened as qemu-ga opens it (`O_DIRECTORY`), whose
-/// small attribute files it reads with one `pread` each.
+/// small attribute files it reads with one `pread` each and writes with one
+/// `pwrite`; through the machine's system calls.
 final class SysfsDirectory {
-    private let fd: Int32
+    private let calls: any SystemCalls
+    private let fd: FileDescriptor
 
     enum ReadError: Error {
         case open(SystemError)
@@ -12,35 +12,57 @@ final class SysfsDirectory {
     }
 
     init(_ system: SystemEnvironment, _ path: String) throws(SystemError) {
-        fd = open(system.path(path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw SystemError(errno: errno) }
+        calls = system.calls
+        fd = try calls.open(system.path(path), .readOnly, options: .directory, permissions: 0, in: nil)
     }
 
-    deinit { close(fd) }
+    isolated deinit { calls.close(fd) }
 
-    /// The attribute file `name` opened with `flags`; the caller closes it.
-    func openFile(_ name: String, _ flags: Int32) throws(SystemError) -> Int32 {
-        let file = openat(fd, name, flags | O_CLOEXEC)
-        guard file >= 0 else { throw SystemError(errno: errno) }
-        return file
+    /// The attribute file `name`, opened for `mode`.
+    func attribute(_ name: String, _ mode: FileDescriptor.AccessMode) throws(SystemError) -> SysfsAttribute {
+        SysfsAttribute(calls: calls, fd: try calls.open(name, mode, options: [], permissions: 0, in: fd))
     }
 
     /// Up to `count` bytes from the start of the attribute file `name`.
     func read(_ name: String, count: Int) throws(ReadError) -> [UInt8] {
-        let file: Int32
+        let file: SysfsAttribute
         do {
-            file = try openFile(name, O_RDONLY)
+            file = try attribute(name, .readOnly)
         } catch {
             throw .open(error)
         }
-        defer { close(file) }
-        let bytes = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { buffer -> [UInt8]? in
-            let result = pread(file, buffer.baseAddress, count, 0)
-            return result < 0 ? nil : Array(buffer[0..<result])
+        let bytes: [UInt8]
+        do {
+            bytes = try file.read(count: count)
+        } catch {
+            throw .read(error)
         }
-        guard let bytes else { throw .read(SystemError(errno: errno)) }
         if bytes.isEmpty { throw .endOfFile }
         return bytes
+    }
+}
+
+/// An open attribute file of a sysfs directory: read and written whole, at
+/// offset 0, as the kernel wants.
+final class SysfsAttribute {
+    private let calls: any SystemCalls
+    private let fd: FileDescriptor
+
+    fileprivate init(calls: any SystemCalls, fd: FileDescriptor) {
+        self.calls = calls
+        self.fd = fd
+    }
+
+    isolated deinit { calls.close(fd) }
+
+    /// One `pread` of up to `count` bytes at offset 0.
+    func read(count: Int) throws(SystemError) -> [UInt8] {
+        try calls.read(fd, upTo: count, at: 0)
+    }
+
+    /// One `pwrite` at offset 0.
+    func write(_ text: String) throws(SystemError) {
+        _ = try calls.write(fd, Array(text.utf8), at: 0)
     }
 }
 
@@ -55,7 +77,7 @@ extension SysfsDirectory.ReadError {
     }
 
     var isMissingFile: Bool {
-        if case .open(let failure) = self { return failure.errno == ENOENT }
+        if case .open(let failure) = self { return failure == .noSuchFile }
         return false
     }
 

@@ -32,13 +32,12 @@ extension SystemEnvironment {
     /// `realpath` of a path of the machine, as a path of the machine:
     /// symbolic links in a fixture tree are relative, as sysfs's are, so
     /// they resolve inside it.
-    func resolvedPath(_ path: String) throws(SystemError) -> String {
+    package func resolvedPath(_ path: String) throws(SystemError) -> String {
         guard let resolved = realpath(self.path(path), nil) else { throw SystemError(errno: errno) }
         defer { free(resolved) }
         let real = String(cString: resolved)
-        if isRealRoot { return real }
-        if real == root { return "/" }
-        return real.hasPrefix(root + "/") ? String(real.dropFirst(root.count)) : real
+        if !pathPrefix.isEmpty && real == pathPrefix { return "/" }
+        return real.hasPrefix(pathPrefix + "/") ? String(real.dropFirst(pathPrefix.count)) : real
     }
 
     /// The target of a symbolic link of the machine, or nil.
@@ -50,7 +49,7 @@ extension SystemEnvironment {
     }
 
     /// The whole content of a file of the machine.
-    func fileContents(_ path: String) throws(SystemError) -> [UInt8] {
+    package func fileContents(_ path: String) throws(SystemError) -> [UInt8] {
         try readFileBytes(self.path(path))
     }
 }

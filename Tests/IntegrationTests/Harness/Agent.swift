@@ -10,13 +10,27 @@ enum AgentBinary: CustomStringConvertible {
     /// swift-qemu-ga: `$QGA_BINARY`, else the `qemu-ga` built next to the
     /// running test executable (e.g. `.build/debug/qemu-ga`).
     case ours
+    /// Our agent on a fixture machine (`qemu-ga-fixture`, a test-only build
+    /// that manages the tree named by `QGA_SYSTEM_ROOT`): `$QGA_FIXTURE_BINARY`,
+    /// else the one built next to the running test executable.
+    case oursOnFixture
     /// The reference qemu-ga 7.2: `$QGA_REFERENCE`, else `/usr/sbin/qemu-ga`.
     case reference
 
-    var description: String { self == .ours ? "our agent" : "reference agent" }
+    var description: String {
+        switch self {
+        case .ours: "our agent"
+        case .oursOnFixture: "our agent on a fixture machine"
+        case .reference: "reference agent"
+        }
+    }
 
     func path() throws -> String {
-        let environment = self == .ours ? "QGA_BINARY" : "QGA_REFERENCE"
+        let environment = switch self {
+        case .ours: "QGA_BINARY"
+        case .oursOnFixture: "QGA_FIXTURE_BINARY"
+        case .reference: "QGA_REFERENCE"
+        }
         if let value = getenv(environment), value.pointee != 0 {
             let path = String(cString: value)
             guard access(path, X_OK) == 0 else {
@@ -25,12 +39,12 @@ enum AgentBinary: CustomStringConvertible {
             return path
         }
         switch self {
-        case .ours:
-            let path = Self.testExecutableDirectory() + "/qemu-ga"
+        case .ours, .oursOnFixture:
+            let path = Self.testExecutableDirectory() + (self == .ours ? "/qemu-ga" : "/qemu-ga-fixture")
             guard access(path, X_OK) == 0 else {
                 throw HarnessError(
-                    "our agent binary not found at \(path) (built next to the test executable); "
-                        + "build the package or set QGA_BINARY")
+                    "\(self) not found at \(path) (built next to the test executable); "
+                        + "build the package or set \(environment)")
             }
             return path
         case .reference:

@@ -5,8 +5,8 @@ import Musl
 #endif
 import Testing
 
-// The machine the control commands act on, for the built agent: a fixture
-// tree given as `QGA_SYSTEM_ROOT`, with fake programs that record their
+// The machine the control commands act on, for the test-only build of the
+// agent (qemu-ga-fixture): a fixture tree given as `QGA_SYSTEM_ROOT`, with fake programs that record their
 // calls, and at most loop-mounted images of our own. Nothing here lets a
 // command reach this machine's filesystems, clock, CPUs, power or accounts:
 // the agent finds every program, mount table and sysfs file inside the
@@ -191,7 +191,7 @@ func fixtureAgent(
 ) throws -> Agent {
     let environment = fixture.environment
     precondition(environment["QGA_SYSTEM_ROOT"]??.count ?? 0 > 1)
-    return try Agent(.ours, extraArguments: extraArguments, environment: environment, prepare: prepare, launcher: launcher)
+    return try Agent(.oursOnFixture, extraArguments: extraArguments, environment: environment, prepare: prepare, launcher: launcher)
 }
 
 /// A launcher that takes CAP_SYS_ADMIN (FIFREEZE, FITRIM) and CAP_SYS_TIME
