@@ -64,17 +64,8 @@ struct AuthorizedKeys {
         } catch {
             throw QMPError("failed to write to '\(path)': \(error)")
         }
-        // (sic) qemu-ga says "directory" for the file.
-        do {
-            try calls.changeOwner(path, user: account.uid, group: account.gid)
-        } catch {
-            throw QMPError("failed to set ownership of directory '\(path)': \(error)")
-        }
-        do {
-            try calls.changeMode(path, to: 0o600)
-        } catch {
-            throw QMPError("failed to set permissions of '\(path)': \(error)")
-        }
+        // (sic) qemu-ga says "directory" for the file's owner.
+        try giveToUser(path, permissions: 0o600, named: "")
     }
 
     /// Creates `.ssh` (0700, the user's) unless it is a directory already;
@@ -86,15 +77,21 @@ struct AuthorizedKeys {
         } catch {
             throw QMPError("failed to create directory '\(directory)': \(error)")
         }
+        try giveToUser(directory, permissions: 0o700, named: "directory ")
+    }
+
+    /// Makes `path` the user's with `permissions`; `noun` is how qemu-ga's
+    /// permissions error names it.
+    private func giveToUser(_ path: String, permissions: UInt32, named noun: String) throws(QMPError) {
         do {
-            try calls.changeOwner(directory, user: account.uid, group: account.gid)
+            try calls.changeOwner(path, user: account.uid, group: account.gid)
         } catch {
-            throw QMPError("failed to set ownership of directory '\(directory)': \(error)")
+            throw QMPError("failed to set ownership of directory '\(path)': \(error)")
         }
         do {
-            try calls.changeMode(directory, to: 0o700)
+            try calls.changeMode(path, to: permissions)
         } catch {
-            throw QMPError("failed to set permissions of directory '\(directory)': \(error)")
+            throw QMPError("failed to set permissions of \(noun)'\(path)': \(error)")
         }
     }
 }

@@ -57,7 +57,7 @@ final class SystemdNotifier {
                 sendto(descriptor, bytes, bytes.count, Int32(MSG_DONTWAIT), $0, addressLength)
             }
         }
-        if sent < 0 { log.debug("cannot notify systemd of \(state): \(SystemError(errno: errno))") }
+        if sent < 0 { log.debug("cannot notify systemd of \(state): \(SystemError.current)") }
     }
 
     /// `READY=1`, once: the channel accepts requests.

@@ -83,7 +83,7 @@ package final class GAState {
         if fd >= 0 {
             close(fd)
         } else {
-            log.warning("unable to open/create file \(marker): \(SystemError(errno: errno))")
+            log.warning("unable to open/create file \(marker): \(SystemError.current)")
             log.warning("unable to create \(marker), fsfreeze may not function properly")
         }
         log.warning("disabling logging due to filesystem freeze")
@@ -115,7 +115,7 @@ package final class GAState {
         isFrozen = false
         let marker = frozenMarkerPath
         if unlink(marker) != 0 {
-            log.warning("unable to delete file: \(marker): \(SystemError(errno: errno))")
+            log.warning("unable to delete file: \(marker): \(SystemError.current)")
             log.warning("unable to delete \(marker), fsfreeze may not function properly")
         }
         applyCommandFilters()

@@ -24,7 +24,7 @@ package final class PersistentState {
         var info = stat()
         if stat(path, &info) != 0 {
             guard errno == ENOENT else {
-                throw PersistentStateError(["unable to access state file at path \(path): \(SystemError(errno: errno))"])
+                throw PersistentStateError(["unable to access state file at path \(path): \(SystemError.current)"])
             }
             let state = PersistentState(path: path, fdCounter: defaultFdCounter)
             if create {

@@ -60,7 +60,7 @@ nonisolated package final class GALog: Sendable {
     /// Appends to `path` from now on, as qemu-ga's `fopen(path, "a")`.
     package func openFile(_ path: String) throws(SystemError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o666)
-        guard fd >= 0 else { throw SystemError(errno: errno) }
+        guard fd >= 0 else { throw SystemError.current }
         state.withLock {
             if $0.descriptor != STDERR_FILENO { close($0.descriptor) }
             $0.descriptor = fd

@@ -147,7 +147,7 @@ enum ChildProcess {
             if result == pid { break }
             if result < 0 {
                 if errno == EINTR { continue }
-                throw failure ?? QMPError("failed to wait for child (pid: \(pid)): \(SystemError(errno: errno))")
+                throw failure ?? QMPError("failed to wait for child (pid: \(pid)): \(SystemError.current)")
             }
             if let deadline, monotonicMilliseconds() >= deadline {
                 killSession()
@@ -185,7 +185,7 @@ enum ChildProcess {
             let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             if written < 0 {
                 if errno == EINTR { continue }
-                return SystemError(errno: errno)
+                return SystemError.current
             }
             offset += written
         }
@@ -204,13 +204,13 @@ enum ChildProcess {
                 guard left > 0 else { return .deadlinePassed }
                 var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
                 let ready = poll(&descriptor, 1, Int32(min(left, Int64(Int32.max))))
-                if ready < 0 && errno != EINTR { return .failed(SystemError(errno: errno)) }
+                if ready < 0 && errno != EINTR { return .failed(SystemError.current) }
                 if ready <= 0 { continue }
             }
             let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }
-                return .failed(SystemError(errno: errno))
+                return .failed(SystemError.current)
             }
             if count == 0 { return .finished }
             output += chunk[0..<count]

@@ -155,7 +155,7 @@ final class PipeEnd {
             switch errno {
             case EINTR: continue
             case EAGAIN, EWOULDBLOCK: return .wouldBlock
-            default: return .failed(SystemError(errno: errno))
+            default: return .failed(SystemError.current)
             }
         }
     }

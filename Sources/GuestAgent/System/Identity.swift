@@ -8,7 +8,7 @@ struct KernelIdentity: Equatable {
 
     static func current() throws(SystemError) -> KernelIdentity {
         var names = utsname()
-        guard uname(&names) == 0 else { throw SystemError(errno: errno) }
+        guard uname(&names) == 0 else { throw SystemError.current }
         func text<T>(_ field: T) -> String {
             withUnsafeBytes(of: field) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         }
@@ -22,7 +22,7 @@ func currentHostName() throws(SystemError) -> String {
     var length = sysconf(Int32(_SC_HOST_NAME_MAX))
     if length < 0 { length = 255 }
     var buffer = [CChar](repeating: 0, count: length + 1)
-    guard gethostname(&buffer, length) == 0 else { throw SystemError(errno: errno) }
+    guard gethostname(&buffer, length) == 0 else { throw SystemError.current }
     return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 

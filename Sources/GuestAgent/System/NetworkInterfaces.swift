@@ -71,7 +71,7 @@ package final class HostInterfaces: InterfaceSource {
 
     package func addresses() throws(SystemError) -> [InterfaceAddress] {
         var list: UnsafeMutablePointer<ifaddrs>?
-        guard getifaddrs(&list) == 0 else { throw SystemError(errno: errno) }
+        guard getifaddrs(&list) == 0 else { throw SystemError.current }
         defer { freeifaddrs(list) }
         var result: [InterfaceAddress] = []
         var next = list
@@ -104,14 +104,14 @@ package final class HostInterfaces: InterfaceSource {
     package func hardwareAddress(of name: String) throws(SystemError) -> HardwareAddressQuery {
         if socketDescriptor < 0 {
             socketDescriptor = socket(PF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard socketDescriptor >= 0 else { throw SystemError(errno: errno) }
+            guard socketDescriptor >= 0 else { throw SystemError.current }
         }
         var request = ifreq()
         withUnsafeMutableBytes(of: &request.ifr_ifrn.ifrn_name) { buffer in
             buffer.copyBytes(from: name.utf8.prefix(buffer.count - 1))
         }
         guard cglib_ioctl_pointer(socketDescriptor, UInt(SIOCGIFHWADDR), &request) == 0 else {
-            return .failed(SystemError(errno: errno))
+            return .failed(SystemError.current)
         }
         return withUnsafeBytes(of: request.ifr_ifru.ifru_hwaddr.sa_data) { .address(Array($0.prefix(6))) }
     }

@@ -12,7 +12,7 @@ final class StdioStream {
 
     /// `fdopen`; the descriptor belongs to the stream from now on.
     init(descriptor: Int32, mode: String) throws(SystemError) {
-        guard let stream = fdopen(descriptor, mode) else { throw SystemError(errno: errno) }
+        guard let stream = fdopen(descriptor, mode) else { throw SystemError.current }
         self.stream = stream
     }
 
@@ -21,7 +21,7 @@ final class StdioStream {
     func read(into buffer: UnsafeMutableRawBufferPointer) -> Result<Int, SystemError> {
         errno = 0
         let count = buffer.count == 0 ? 0 : fread(buffer.baseAddress, 1, buffer.count, stream)
-        return ferror(stream) != 0 ? .failure(SystemError(errno: errno)) : .success(count)
+        return ferror(stream) != 0 ? .failure(SystemError.current) : .success(count)
     }
 
     /// `fwrite` of all of `bytes`; the count written, or the errno when the
@@ -29,7 +29,7 @@ final class StdioStream {
     func write(_ bytes: UnsafeRawBufferPointer) -> Result<Int, SystemError> {
         errno = 0
         let count = bytes.count == 0 ? 0 : fwrite(bytes.baseAddress, 1, bytes.count, stream)
-        return ferror(stream) != 0 ? .failure(SystemError(errno: errno)) : .success(count)
+        return ferror(stream) != 0 ? .failure(SystemError.current) : .success(count)
     }
 
     var isAtEnd: Bool { feof(stream) != 0 }
@@ -51,19 +51,19 @@ final class StdioStream {
     }
 
     func seek(offset: Int64, from whence: Whence) throws(SystemError) {
-        guard fseeko(stream, off_t(offset), whence.systemValue) == 0 else { throw SystemError(errno: errno) }
+        guard fseeko(stream, off_t(offset), whence.systemValue) == 0 else { throw SystemError.current }
     }
 
     var position: Int64 { Int64(ftello(stream)) }
 
     func flush() throws(SystemError) {
-        guard fflush(stream) == 0 else { throw SystemError(errno: errno) }
+        guard fflush(stream) == 0 else { throw SystemError.current }
     }
 
     /// `fclose`: the stream is gone afterwards even when it fails (a failed
     /// final flush).
     func close() throws(SystemError) {
-        guard fclose(stream) == 0 else { throw SystemError(errno: errno) }
+        guard fclose(stream) == 0 else { throw SystemError.current }
     }
 }
 

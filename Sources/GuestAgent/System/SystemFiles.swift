@@ -15,7 +15,7 @@ extension SystemEnvironment {
     /// order qemu-ga reports sysfs entries in), without `.` and `..`. Only
     /// opendir fails: a failing readdir ends the list, as in qemu-ga's loops.
     func directoryEntries(_ path: String) throws(SystemError) -> [DirectoryEntry] {
-        guard let directory = opendir(self.path(path)) else { throw SystemError(errno: errno) }
+        guard let directory = opendir(self.path(path)) else { throw SystemError.current }
         defer { closedir(directory) }
         var entries: [DirectoryEntry] = []
         while true {
@@ -33,7 +33,7 @@ extension SystemEnvironment {
     /// symbolic links in a fixture tree are relative, as sysfs's are, so
     /// they resolve inside it.
     package func resolvedPath(_ path: String) throws(SystemError) -> String {
-        guard let resolved = realpath(self.path(path), nil) else { throw SystemError(errno: errno) }
+        guard let resolved = realpath(self.path(path), nil) else { throw SystemError.current }
         defer { free(resolved) }
         let real = String(cString: resolved)
         if !pathPrefix.isEmpty && real == pathPrefix { return "/" }
@@ -57,7 +57,7 @@ extension SystemEnvironment {
 /// The whole content of a file.
 func readFileBytes(_ path: String) throws(SystemError) -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw SystemError(errno: errno) }
+    guard fd >= 0 else { throw SystemError.current }
     defer { close(fd) }
     var bytes: [UInt8] = []
     // Not zeroed first: most files read here are a few hundred bytes.
@@ -67,7 +67,7 @@ func readFileBytes(_ path: String) throws(SystemError) -> [UInt8] {
         let count = read(fd, chunk.baseAddress, chunk.count)
         if count < 0 {
             if errno == EINTR { continue }
-            throw SystemError(errno: errno)
+            throw SystemError.current
         }
         if count == 0 { return bytes }
         bytes.append(contentsOf: chunk[..<count])
