@@ -96,6 +96,10 @@ let package = Package(
             swiftSettings: agentSettings,
             linkerSettings: releaseLinking
         ),
+        // bench/footprint.py's floor: the runtime and libraries alone.
+        .executableTarget(
+            name: "footprint-floor", dependencies: ["CGLib", "CUdev"], swiftSettings: [noStringProcessing],
+            linkerSettings: releaseLinking),
         // Fuzz targets: replay a corpus in ordinary builds; Tests/fuzz/run
         // builds them with -sanitize=fuzzer,address and -DFUZZING.
         .target(name: "FuzzingSupport"),

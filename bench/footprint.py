@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where an idle agent's resident memory goes, per mapping and per ELF section.
 
-Usage: bench/footprint.py [--runs N] [--no-request] BINARY...
+Usage: bench/footprint.py [--runs N] [--no-request] [--floor FLOOR] BINARY...
 
 Starts each agent as bench/bench.py does (-m unix-listen on a fresh
 directory), sends one guest-sync-delimited (unless --no-request), waits
@@ -12,6 +12,10 @@ loader's relocations or the program wrote). Page-table residency of clean
 file pages depends on where the kernel's fault-around windows (64 KiB,
 aligned in virtual addresses, so they move with the load address) fall: the
 figures are medians of --runs runs (default 7). Load-independent: no timing.
+
+--floor FLOOR measures `footprint-floor` (built like qemu-ga: `make
+footprint`) first, without a request: a Swift program on GLib and libudev
+that only listens, the floor under any agent built the same way.
 """
 import argparse
 import collections
@@ -124,10 +128,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--no-request", action="store_true")
+    parser.add_argument("--floor")
     parser.add_argument("binaries", nargs="+")
     options = parser.parse_args()
-    for binary in options.binaries:
-        runs = [measure(binary, not options.no_request) for _ in range(options.runs)]
+    measured = [(options.floor, False)] if options.floor else []
+    for binary, request in measured + [(binary, not options.no_request) for binary in options.binaries]:
+        runs = [measure(binary, request) for _ in range(options.runs)]
         med = lambda values: int(statistics.median(values))
         print("== %s (medians of %d runs)" % (binary, options.runs))
         for key in ("VmRSS", "RssAnon", "RssFile"):
