@@ -23,9 +23,11 @@ let releaseCodeGeneration: SwiftSetting = .unsafeFlags(
 // Everything runs on the main thread (no tasks, no threads), so the dynamic
 // checks that a MainActor closure handed to generic code (map, filter, sort)
 // runs there cannot fail; each cost about a thousand instructions per call.
+// Release builds only: debug, test and sanitizer builds keep the checks, so
+// that a closure that does run elsewhere traps in the tests.
+let noDynamicIsolationChecks: SwiftSetting = .unsafeFlags(["-disable-dynamic-actor-isolation"], .when(configuration: .release))
 let daemonSettings: [SwiftSetting] = [
-    .defaultIsolation(MainActor.self), noStringProcessing, .unsafeFlags(["-disable-dynamic-actor-isolation"]),
-    releaseCodeGeneration,
+    .defaultIsolation(MainActor.self), noStringProcessing, noDynamicIsolationChecks, releaseCodeGeneration,
 ]
 // CGLib declares every GLib function newer than 2.56 (RHEL 8's, our floor)
 // unavailable, which Swift reports as a deprecation: an error in the code
