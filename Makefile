@@ -6,6 +6,7 @@
 #   make install [DESTDIR=/tmp/x]   install the built binary and support files
 #   make uninstall [DESTDIR=...]
 #   make check                      every test: swift test, then the packaging test
+#   make check-hot-functions        build, then fail if link/hot-functions.txt is stale
 #   make check-packaging            run Tests/packaging/test-install.sh
 #   make check-portable             the binary's glibc/GLib floor and Debian 11 and 13
 #                                   userlands (Tests/portability/run)
@@ -44,7 +45,7 @@ INSTALL       ?= install
 HOOK    = $(DESTDIR)$(SYSCONFDIR)/qemu/fsfreeze-hook
 UNIT    = $(DESTDIR)$(UNITDIR)/qemu-guest-agent.service
 
-.PHONY: all deps run build check-floor check-portable check-systemd install uninstall check check-packaging check-vm check-libvirt check-robustness deps-packages deb rpm check-packages
+.PHONY: all deps run build check-hot-functions check-floor check-portable check-systemd install uninstall check check-packaging check-vm check-libvirt check-robustness deps-packages deb rpm check-packages
 
 all: build
 
@@ -75,7 +76,12 @@ WRAPPED  = exp exp2 log log2
 PORTABLE = -Xswiftc -Xclang-linker -Xswiftc --sysroot=$(abspath $(SYSROOT)) \
 	-Xlinker $(abspath $(COMPAT)) $(foreach name,$(WRAPPED),-Xlinker --wrap=$(name))
 
+# SwiftPM does not see the release link's own inputs: when one changed, the
+# binary goes, so that swift build links it again.
+LINKINPUTS = $(LINKDIR)/hot-functions.txt $(LINKDIR)/relro.ld $(LINKDIR)/libstdc++.so $(COMPAT)
+
 build: deps $(COMPAT)
+	@for input in $(LINKINPUTS); do [ .build/release/qemu-ga -nt $$input ] || rm -f .build/release/qemu-ga; done
 	PKG_CONFIG_PATH=$(abspath $(SYSROOT))/pkgconfig \
 		$(SWIFT) build -c release --static-swift-stdlib --product qemu-ga $(PORTABLE)
 
@@ -84,6 +90,12 @@ $(SYSROOT)/.complete:
 
 $(COMPAT): $(LINKDIR)/glibc-compat.c $(SYSROOT)/.complete
 	clang -O2 -fPIC -c $< -o $@
+
+# The release link orders the functions named in link/hot-functions.txt
+# (bench/hot-functions.py writes it); lld skips names the objects no longer
+# have, so a stale list scatters the hot code again. Fails above a few.
+check-hot-functions: build
+	python3 bench/hot-functions.py --check .build/release/qemu-ga
 
 check-floor: build
 	Tests/portability/check-floor $(BINARY)

@@ -51,7 +51,6 @@ let releaseLinking: [LinkerSetting] = [
         "-L", linkDirectory,
         "-use-ld=lld",
         "-Xlinker", "--symbol-ordering-file=" + linkDirectory + "/hot-functions.txt",
-        "-Xlinker", "--no-warn-symbol-ordering",
         "-Xlinker", "-T", "-Xlinker", linkDirectory + "/relro.ld",
         "-Xlinker", "-z", "-Xlinker", "now",
         "-Xlinker", "--no-export-dynamic",
