@@ -102,14 +102,17 @@ let package = Package(
             swiftSettings: daemonSettings
         ),
         .testTarget(name: "QMPJSONTests", dependencies: ["QMPJSON", "FuzzingSupport"]),
+        // The trait of the tests that need the system (the reference agent,
+        // root, loop devices), shared by the two targets that have some.
+        .target(name: "TestRequirements", path: "Tests/TestRequirements"),
         .testTarget(
             name: "GuestAgentTests",
-            dependencies: ["GuestAgent", "QMPJSON", "CGLib"],
+            dependencies: ["GuestAgent", "QMPJSON", "CGLib", "TestRequirements"],
             swiftSettings: daemonSettings
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["QMPJSON", "FuzzingSupport"]
+            dependencies: ["QMPJSON", "FuzzingSupport", "TestRequirements"]
         ),
     ]
 )
