@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestRequirements
 @testable import GuestAgent
 
 extension NeedsSystem {

@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import TestRequirements
 @testable import GuestAgent
 
 extension NeedsSystem {
