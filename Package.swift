@@ -23,9 +23,11 @@ let releaseCodeGeneration: SwiftSetting = .unsafeFlags(
 // Everything runs on the main thread (no tasks, no threads), so the dynamic
 // checks that a MainActor closure handed to generic code (map, filter, sort)
 // runs there cannot fail; each cost about a thousand instructions per call.
+// Release builds only: debug, test and sanitizer builds keep the checks, so
+// that a closure that does run elsewhere traps in the tests.
+let noDynamicIsolationChecks: SwiftSetting = .unsafeFlags(["-disable-dynamic-actor-isolation"], .when(configuration: .release))
 let daemonSettings: [SwiftSetting] = [
-    .defaultIsolation(MainActor.self), noStringProcessing, .unsafeFlags(["-disable-dynamic-actor-isolation"]),
-    releaseCodeGeneration,
+    .defaultIsolation(MainActor.self), noStringProcessing, noDynamicIsolationChecks, releaseCodeGeneration,
 ]
 // CGLib declares every GLib function newer than 2.56 (RHEL 8's, our floor)
 // unavailable, which Swift reports as a deprecation: an error in the code
@@ -49,7 +51,6 @@ let releaseLinking: [LinkerSetting] = [
         "-L", linkDirectory,
         "-use-ld=lld",
         "-Xlinker", "--symbol-ordering-file=" + linkDirectory + "/hot-functions.txt",
-        "-Xlinker", "--no-warn-symbol-ordering",
         "-Xlinker", "-T", "-Xlinker", linkDirectory + "/relro.ld",
         "-Xlinker", "-z", "-Xlinker", "now",
         "-Xlinker", "--no-export-dynamic",
@@ -110,14 +111,17 @@ let package = Package(
             swiftSettings: daemonSettings
         ),
         .testTarget(name: "QMPJSONTests", dependencies: ["QMPJSON", "FuzzingSupport"]),
+        // The trait of the tests that need the system (the reference agent,
+        // root, loop devices), shared by the two targets that have some.
+        .target(name: "TestRequirements", path: "Tests/TestRequirements"),
         .testTarget(
             name: "GuestAgentTests",
-            dependencies: ["GuestAgent", "MachineFixtures", "QMPJSON", "CGLib"],
+            dependencies: ["GuestAgent", "MachineFixtures", "QMPJSON", "CGLib", "TestRequirements"],
             swiftSettings: daemonSettings
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["QMPJSON", "FuzzingSupport"]
+            dependencies: ["QMPJSON", "FuzzingSupport", "TestRequirements"]
         ),
     ]
 )

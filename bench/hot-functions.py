@@ -16,11 +16,16 @@ Agent.swift), so an idle agent that answers polls keeps the first group
 resident and little else. Functions of the Swift standard library's big .text
 sections (the Swift code of libswiftCore.a, 1.6 MB, and of the other Swift
 libraries is not built with function sections) are left out: listing one
-would drag all of its section into the middle of the hot code. An out-of-date list costs only that: names the binary no longer has
-are ignored.
+would drag all of its section into the middle of the hot code.
 
-Usage: bench/hot-functions.py [BINARY]   (default .build/release/qemu-ga)
-Needs valgrind. Run it after changes that move a lot of code around.
+Names the binary no longer has are ignored by lld (with a warning each), so
+an out-of-date list quietly scatters the hot code again: `--check` counts
+them (`make check-hot-functions`, run by CI) and fails above MAX_STALE.
+
+Usage: bench/hot-functions.py [BINARY]           (default .build/release/qemu-ga)
+       bench/hot-functions.py --check [BINARY]
+Needs valgrind (not for --check). Run it after changes that move a lot of
+code around, then `make build` again.
 """
 import base64
 import json
@@ -33,6 +38,12 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUTPUT = os.path.join(ROOT, "Sources", "qemu-ga", "link", "hot-functions.txt")
+REGENERATE = "make build && bench/hot-functions.py && make build"
+# Stale names tolerated by --check. A few come and go with unrelated changes
+# (the compiler numbers and merges its local helpers, `objectdestroy.14Tm`,
+# `...Tm`), and each costs one function out of place; more means that code
+# moved and the hot pages are scattered again.
+MAX_STALE = 5
 
 
 def dump(pid, name):
@@ -75,7 +86,36 @@ def session(socket_path, directory, pid):
 
 
 def main():
-    binary = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, ".build", "release", "qemu-ga"))
+    arguments = sys.argv[1:]
+    checking = arguments[:1] == ["--check"]
+    if checking:
+        arguments = arguments[1:]
+    binary = os.path.abspath(arguments[0] if arguments else os.path.join(ROOT, ".build", "release", "qemu-ga"))
+    if checking:
+        check(binary)
+    else:
+        write(binary)
+
+
+def check(binary):
+    """Fails when more than MAX_STALE listed names are not symbols of the
+    linked (unstripped) binary: the names lld reports as `symbol ordering
+    file: no such symbol`."""
+    with open(OUTPUT) as f:
+        listed = [line.strip() for line in f if line.strip()]
+    output = subprocess.run(["nm", "--defined-only", binary], capture_output=True, text=True, check=True).stdout
+    defined = {line.split()[-1] for line in output.splitlines() if line.strip()}
+    stale = [name for name in listed if name not in defined]
+    for name in stale:
+        print("  stale: " + name)
+    print("%d of %d names in %s are not in %s (at most %d allowed)"
+          % (len(stale), len(listed), os.path.relpath(OUTPUT, ROOT), os.path.relpath(binary, ROOT), MAX_STALE))
+    if len(stale) > MAX_STALE:
+        print("the hot-function list is stale; regenerate it: " + REGENERATE)
+        sys.exit(1)
+
+
+def write(binary):
     with tempfile.TemporaryDirectory(prefix="qga-hot.") as directory:
         profile = os.path.join(directory, "callgrind.out")
         socket_path = os.path.join(directory, "sock")
@@ -131,7 +171,8 @@ def functions_run(path, binary):
                 current = os.path.realpath(line[3:].strip())
             elif line.startswith("fn=") and current == os.path.realpath(binary):
                 name = line[3:].strip().split("'")[0]
-                if not name.startswith("0x"):
+                # Neither an address nor callgrind's "(below main)" is a symbol.
+                if not name.startswith("0x") and " " not in name:
                     functions.add(name)
     return functions
 

@@ -1,6 +1,7 @@
 import CGLib
 import Glibc
 import Testing
+import TestRequirements
 @testable import GuestAgent
 
 // Helpers for the channel tests: they drive the real GLib default context on
@@ -39,12 +40,6 @@ func driveIdle(for seconds: Double) -> Int {
 func monotonicSeconds() -> Double {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-}
-
-func threadCPUSeconds() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
     return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }
 
@@ -242,11 +237,13 @@ func isReadable(_ fd: Int32) -> Bool {
     return poll(&entry, 1, 0) == 1
 }
 
-// MARK: Processes
+/// How many bytes wait in `fd`'s receive queue.
+func bytesReadable(_ fd: Int32) -> Int {
+    var count: Int32 = 0
+    return ioctl(fd, UInt(FIONREAD), &count) == 0 ? Int(count) : -1
+}
 
-/// The reference agent, if installed.
-nonisolated let referenceAgent = "/usr/sbin/qemu-ga"
-nonisolated var referenceAvailable: Bool { access(referenceAgent, X_OK) == 0 }
+// MARK: Processes
 
 /// The agent built with these tests (`<scratch>/debug/qemu-ga`), found next
 /// to the test bundle.
@@ -339,7 +336,7 @@ func currentEnvironment() -> [String] {
 /// The first critical message the reference agent logs for these
 /// arguments, without its timestamp (it must fail at startup).
 func referenceCritical(_ arguments: [String]) -> String? {
-    let child = ChildProcess([referenceAgent] + arguments)
+    let child = ChildProcess([SystemRequirements.referenceAgent] + arguments)
     defer { close(child.stderr) }
     guard child.wait(timeout: 5) != nil else {
         _ = child.kill()

@@ -122,8 +122,9 @@ import Testing
         let started = monotonicSeconds()
         #expect(run(machine, ["/sbin/hang"], timeout: 1)
                     == QMPError("child process has failed to do things: timed out after 1 s and was killed"))
-        let elapsed = monotonicSeconds() - started
-        #expect(elapsed >= 0.9 && elapsed < 5, "\(elapsed) s")
+        // Not before the timeout; and not after the grandchild's 60 s either,
+        // which the text and the grandchild's end below prove without a clock.
+        #expect(monotonicSeconds() - started >= 0.9)
         let pid = try #require(readFile(grandchild).flatMap { pid_t($0.split(separator: "\n").first ?? "") })
         #expect(processGone(pid), "the grandchild \(pid) survived")
         // Closing its output does not get a child out of the timeout.

@@ -103,14 +103,4 @@ import Testing
         #expect(answer(Self.request(#"{"phys-index":1,"online":true}"#), agent: machine.agent())
                     == #"{"return": [{"response": "success", "error-code": 20, "phys-index": 1}]}"#)
     }
-
-    @Test func aStateThatCannotBeWritten() throws {
-        let machine = try FixtureTree()
-        try machine.file("/sys/devices/system/memory/memory8/state", "online\n")
-        let state = machine.path("/sys/devices/system/memory/memory8/state")
-        #expect(system("chattr +i '\(state)'") == 0)
-        defer { withExtendedLifetime(machine) { _ = system("chattr -i '\(state)'") } }
-        #expect(answer(Self.request(#"{"phys-index":8,"online":false}"#), agent: machine.agent())
-                    == #"{"return": [{"response": "operation-failed", "error-code": 1, "phys-index": 8}]}"#)
-    }
 }

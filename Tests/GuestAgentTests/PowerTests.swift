@@ -130,17 +130,6 @@ import Testing
         #expect(!machine.calls.contains { !$0.hasPrefix("systemctl status") && !$0.hasPrefix("pm-is-supported") })
     }
 
-    /// An immutable state file reads, but refuses the write even to root.
-    @Test func aStateFileThatCannotBeWritten() throws {
-        let machine = try FixtureTree()
-        try machine.file("/sys/power/state", "freeze mem disk\n")
-        let state = machine.path("/sys/power/state")
-        #expect(system("chattr +i '\(state)'") == 0)
-        defer { withExtendedLifetime(machine) { _ = system("chattr -i '\(state)'") } }
-        #expect(answer(#"{"execute":"guest-suspend-ram"}"#, agent: machine.agent())
-                    == errorLine("suspend: cannot write to '/sys/power/state': Operation not permitted"))
-    }
-
     /// Hybrid has no sysfs form: once something claimed support and failed,
     /// qemu-ga's sysfs probe says "unknown guest suspend mode".
     @Test func hybridAfterAFailedStrategy() throws {

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Testing
+import TestRequirements
 
 /// The built agent's power, clock, password and SSH-key commands on a
 /// fixture machine (QGA_SYSTEM_ROOT) with fake programs: which program ran
@@ -20,28 +21,6 @@ struct ControlCommandTests {
             try agent.expectNoReply(#"{"execute":"guest-shutdown","arguments":{"mode":"reboot"}}"#)
             #expect(fixture.calls == ["poweroff", "halt", "reboot"])
         }
-    }
-
-    @Test("guest-shutdown falls back to /sbin/shutdown -h FLAG +0 and answers its failure")
-    func shutdownFallback() throws {
-        let fixture = try FixtureRoot()
-        try fixture.fake("/sbin/shutdown")
-        var listener: SyslogListener?
-        let agent = try fixtureAgent(fixture, prepare: { directory in
-            listener = try SyslogListener(path: directory + "/syslog.sock")
-        }, launcher: syslogLauncher)
-        defer { agent.finish() }
-        try agent.expectNoReply(#"{"execute":"guest-shutdown","arguments":{"mode":"powerdown"}}"#)
-        try agent.expectNoReply(#"{"execute":"guest-shutdown"}"#)
-        #expect(fixture.calls == ["shutdown -h -P +0 hypervisor initiated shutdown", "shutdown -h -P +0 hypervisor initiated shutdown"])
-        try fixture.program("/sbin/shutdown", "echo Failed to connect to bus >&2; exit 1")
-        #expect(try agent.ask(#"{"execute":"guest-shutdown","arguments":{"mode":"reboot"},"id":"r"}"#)
-                    == #"{"id": "r", "error": {"class": "GenericError", "desc": "child process has failed to shutdown: Failed to connect to bus\n"}}"# + "\n")
-        // (expectNoReply's pings in between)
-        #expect(listener?.drain().compactMap { SyslogRecord($0)?.message } == [
-            "info: guest-shutdown called, mode: powerdown", "info: guest-ping called",
-            "info: guest-shutdown called, mode: (null)", "info: guest-ping called", "info: guest-shutdown called, mode: reboot",
-        ])
     }
 
     @Test("guest-suspend-*: systemd, then pm-utils, then /sys/power/state; nothing answered on success")
@@ -113,25 +92,54 @@ struct ControlCommandTests {
         }
     }
 
-    @Test("guest-ssh-*: the fixture's passwd and home; file 0600 and .ssh 0700, both the user's")
-    func sshKeys() throws {
-        let fixture = try FixtureRoot()
-        try fixture.write("/etc/passwd", "carol:x:2345:3456::/home/carol:/bin/sh\n")
-        try makeDirectory(fixture.path("/home/carol"))
-        try withFixtureAgent(fixture) { agent throws in
-            let add = #"{"execute":"guest-ssh-add-authorized-keys","arguments":{"username":"carol","keys":["ssh-ed25519 AAAA1 a","ssh-ed25519 AAAA2 b"]}}"#
-            #expect(try agent.ask(add) == Reply.pong)
-            #expect(try agent.ask(#"{"execute":"guest-ssh-get-authorized-keys","arguments":{"username":"carol"}}"#)
-                        == Reply.return(#"{"keys": ["ssh-ed25519 AAAA2 b", "ssh-ed25519 AAAA1 a"]}"#))
-            #expect(try agent.ask(#"{"execute":"guest-ssh-remove-authorized-keys","arguments":{"username":"carol","keys":["ssh-ed25519 AAAA1 a"]}}"#)
-                        == Reply.pong)
-            let file = fixture.path("/home/carol/.ssh/authorized_keys")
-            #expect(readFile(file) == Bytes("ssh-ed25519 AAAA2 b".utf8))
-            var info = stat()
-            #expect(stat(file, &info) == 0 && info.st_mode & 0o7777 == 0o600 && info.st_uid == 2345 && info.st_gid == 3456)
-            #expect(stat(fixture.path("/home/carol/.ssh"), &info) == 0 && info.st_mode & 0o7777 == 0o700 && info.st_uid == 2345)
-            #expect(try agent.ask(#"{"execute":"guest-ssh-get-authorized-keys","arguments":{"username":"root"}}"#)
-                        == Reply.error("failed to lookup user 'root': Success"))
+}
+
+extension NeedsSystem {
+    /// The control command tests that need root: a private /dev/log (the
+    /// syslog launcher), and chown for a user's SSH keys.
+    @Suite("Control: as root (syslog records, the owner of SSH keys)") struct ControlCommandTestsNeedingSystem {
+        @Test("guest-shutdown falls back to /sbin/shutdown -h FLAG +0 and answers its failure")
+        func shutdownFallback() throws {
+            let fixture = try FixtureRoot()
+            try fixture.fake("/sbin/shutdown")
+            var listener: SyslogListener?
+            let agent = try fixtureAgent(fixture, prepare: { directory in
+                listener = try SyslogListener(path: directory + "/syslog.sock")
+            }, launcher: syslogLauncher)
+            defer { agent.finish() }
+            try agent.expectNoReply(#"{"execute":"guest-shutdown","arguments":{"mode":"powerdown"}}"#)
+            try agent.expectNoReply(#"{"execute":"guest-shutdown"}"#)
+            #expect(fixture.calls == ["shutdown -h -P +0 hypervisor initiated shutdown", "shutdown -h -P +0 hypervisor initiated shutdown"])
+            try fixture.program("/sbin/shutdown", "echo Failed to connect to bus >&2; exit 1")
+            #expect(try agent.ask(#"{"execute":"guest-shutdown","arguments":{"mode":"reboot"},"id":"r"}"#)
+                        == #"{"id": "r", "error": {"class": "GenericError", "desc": "child process has failed to shutdown: Failed to connect to bus\n"}}"# + "\n")
+            // (expectNoReply's pings in between)
+            #expect(listener?.drain().compactMap { SyslogRecord($0)?.message } == [
+                "info: guest-shutdown called, mode: powerdown", "info: guest-ping called",
+                "info: guest-shutdown called, mode: (null)", "info: guest-ping called", "info: guest-shutdown called, mode: reboot",
+            ])
+        }
+
+        @Test("guest-ssh-*: the fixture's passwd and home; file 0600 and .ssh 0700, both the user's")
+        func sshKeys() throws {
+            let fixture = try FixtureRoot()
+            try fixture.write("/etc/passwd", "carol:x:2345:3456::/home/carol:/bin/sh\n")
+            try makeDirectory(fixture.path("/home/carol"))
+            try withFixtureAgent(fixture) { agent throws in
+                let add = #"{"execute":"guest-ssh-add-authorized-keys","arguments":{"username":"carol","keys":["ssh-ed25519 AAAA1 a","ssh-ed25519 AAAA2 b"]}}"#
+                #expect(try agent.ask(add) == Reply.pong)
+                #expect(try agent.ask(#"{"execute":"guest-ssh-get-authorized-keys","arguments":{"username":"carol"}}"#)
+                            == Reply.return(#"{"keys": ["ssh-ed25519 AAAA2 b", "ssh-ed25519 AAAA1 a"]}"#))
+                #expect(try agent.ask(#"{"execute":"guest-ssh-remove-authorized-keys","arguments":{"username":"carol","keys":["ssh-ed25519 AAAA1 a"]}}"#)
+                            == Reply.pong)
+                let file = fixture.path("/home/carol/.ssh/authorized_keys")
+                #expect(readFile(file) == Bytes("ssh-ed25519 AAAA2 b".utf8))
+                var info = stat()
+                #expect(stat(file, &info) == 0 && info.st_mode & 0o7777 == 0o600 && info.st_uid == 2345 && info.st_gid == 3456)
+                #expect(stat(fixture.path("/home/carol/.ssh"), &info) == 0 && info.st_mode & 0o7777 == 0o700 && info.st_uid == 2345)
+                #expect(try agent.ask(#"{"execute":"guest-ssh-get-authorized-keys","arguments":{"username":"root"}}"#)
+                            == Reply.error("failed to lookup user 'root': Success"))
+            }
         }
     }
 }

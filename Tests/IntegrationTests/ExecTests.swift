@@ -5,6 +5,7 @@ import Musl
 #endif
 import Foundation
 import Testing
+import TestRequirements
 
 private typealias E = ExecRequest
 
@@ -35,99 +36,6 @@ private func decoded(_ value: Any?) -> Data? { (value as? String).flatMap { Data
 /// the same interface (capture-output as a boolean), against the reference.
 @Suite("Exec: guest-exec, guest-exec-status")
 struct ExecTests {
-    /// Runs each request to its end on both agents; the final status lines
-    /// (and spawn errors) must be the same.
-    private func expectSameOutcomes(_ requests: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
-        try withBothAgents(sourceLocation: sourceLocation) { ours, reference in
-            let theirs = try Session(reference), mine = try Session(ours)
-            for request in requests {
-                let expected = try outcome(theirs, request), actual = try outcome(mine, request)
-                #expect(actual == expected, "\(request)", sourceLocation: sourceLocation)
-            }
-        }
-    }
-
-    /// The final status, or the error reply of guest-exec itself; plus the
-    /// reply to asking once more.
-    private func outcome(_ session: Session, _ request: String) throws -> [String] {
-        let reply = try session.ask(request)
-        guard let pid = (try JSONSerialization.jsonObject(with: Data(reply.utf8)) as? [String: Any])
-            .flatMap({ $0["return"] as? [String: Any] })?["pid"] as? Int else { return [reply] }
-        return [try session.waitForExit(pid), try session.ask(E.status(pid))]
-    }
-
-    @Test("Same as 7.2: exit codes, output, input, environment, PATH search, signals, errors")
-    func sameAsReference() throws {
-        try expectSameOutcomes([
-            E.exec("/bin/echo", ["hello", "world"], capture: "true"),
-            E.exec("/bin/sh", ["-c", "echo out; echo err >&2; exit 3"], capture: "true"),
-            E.exec("/bin/sh", ["-c", "echo out; echo err >&2; exit 3"]),
-            E.exec("/bin/sh", ["-c", "echo out; exit 4"], capture: "false"),
-            E.exec("/bin/sh", ["-c", "exit 0"], capture: "true"),
-            E.exec("/bin/cat", input: base64("from stdin\n"), capture: "true"),
-            E.exec("/bin/cat", input: "", capture: "true"),
-            E.exec("/bin/cat", capture: "true"),
-            E.exec("/bin/cat", input: "QQ ==", capture: "true"),
-            E.exec("/usr/bin/env", env: ["FOO=bar", "X=1"], capture: "true"),
-            E.exec("/usr/bin/env", env: [], capture: "true"),
-            E.exec("echo", ["found", "in", "PATH"], capture: "true"),
-            E.exec("echo", ["default", "path"], env: ["FOO=bar"], capture: "true"),
-            E.exec("echo", ["nowhere"], env: ["PATH=/nonexistent"], capture: "true"),
-            E.exec("sh", ["-c", "echo $PATH"], env: ["PATH=/bin"], capture: "true"),
-            E.exec("/bin/sh", ["-c", "kill -TERM $$"], capture: "true"),
-            E.exec("/bin/sh", ["-c", "echo partial; kill -KILL $$"], capture: "true"),
-            E.exec("/nonexistent/prog"),
-            E.exec("/etc/passwd"),
-            E.exec("/tmp"),
-            E.exec("/bin/sh", ["-c", "trap '' PIPE; yes | head -c 10"], capture: "true"),
-            E.exec("/bin/sh", ["-c", "printf '\\001\\377\\000x'"], capture: "true"),
-            E.exec("/bin/sh", ["-c", "cd; pwd"], env: ["HOME=/"], capture: "true"),
-            E.exec("/bin/sh", ["-c", "exit 255"]),
-            #"{"execute":"guest-exec","arguments":{"arg":["x"]}}"#,
-            #"{"execute":"guest-exec","arguments":{"path":"/bin/echo","arg":"x"}}"#,
-            #"{"execute":"guest-exec","arguments":{"path":"/bin/echo","env":[1]}}"#,
-            #"{"execute":"guest-exec","arguments":{"path":"/bin/echo","extra":1}}"#,
-            E.status(1), E.status(-1), #"{"execute":"guest-exec-status","arguments":{"pid":"1"}}"#,
-            #"{"execute":"guest-exec-status"}"#,
-        ])
-    }
-
-    @Test("Same as 7.2: a child inherits no descriptor of the agent but 0, 1 and 2")
-    func noDescriptorLeaks() throws {
-        try withBothAgents { ours, reference in
-            var listings: [String] = []
-            for agent in [reference, ours] {
-                let session = try Session(agent)
-                _ = try session.handle("$DIR/open-file", mode: "w")
-                // A second child running meanwhile, with pipes of its own.
-                let other = try session.start(E.exec("/bin/sleep", ["1"], input: base64("x"), capture: "true"))
-                listings.append(try session.run(E.exec("/bin/ls", ["/proc/self/fd"], capture: "true")))
-                _ = try session.waitForExit(other)
-            }
-            #expect(listings[1] == listings[0])
-            #expect(listings[1] == exitedWith(#""exitcode": 0, "out-data": "\#(base64("0\n1\n2\n3\n"))", "out-truncated": false, "#))
-        }
-    }
-
-    @Test("Same as 7.2: output is kept up to 16 MiB per stream, and the rest is marked truncated")
-    func captureLimit() throws {
-        try withBothAgents { ours, reference in
-            let sessions = [try Session(reference), try Session(ours)]
-            for bytes in [16_777_216, 17_000_000] {
-                var replies: [String] = []
-                for session in sessions {
-                    replies.append(try session.run(E.exec("/bin/sh", ["-c", "head -c \(bytes) /dev/zero; head -c \(bytes) /dev/zero >&2"],
-                                                          capture: "true")))
-                }
-                let same = replies[0] == replies[1]
-                #expect(same, "\(bytes) bytes: ours \(replies[1].prefix(100))… differs from 7.2's \(replies[0].prefix(100))…")
-                #expect(replies[1].hasSuffix(#""err-truncated": \#(bytes > 16_777_216), "out-truncated": \#(bytes > 16_777_216), "exited": true}}"#))
-                let decoded = readData(replies[1].replacing(#""out-data""#, with: #""buf-b64""#))
-                #expect(decoded == Bytes(repeating: 0, count: 16_777_216))
-            }
-        }
-    }
-
     @Test("Every capture mode of the newest interface really works")
     func captureModes() throws {
         try withAgent { agent in
@@ -215,32 +123,6 @@ struct ExecTests {
         }
     }
 
-    /// Better (`exec-output-budget`): one budget for the output of all
-    /// children not yet handed to the host.
-    @Test("--exec-output-budget=1: what does not fit is discarded and marked, the kept prefix is exact, a poll gives it back, syslog says so once per child")
-    func outputBudget() throws {
-        let (agent, listener) = try DaemonSyslogTests.start(.ours, ["--exec-output-budget=1"])
-        defer { agent.finish() }
-        let session = try Session(agent)
-        // 1.9 MB on stdout, then the same on stderr: stdout alone fills the
-        // budget (seq ends only once the agent has read all but a pipe's worth).
-        let first = try session.start(E.exec("/bin/sh", ["-c", "seq 300000; seq 300000 >&2; exit 3"], capture: "true"))
-        try waitUntilReaped([first])
-        // Nothing is left for the next child, which still runs to its end.
-        let second = try session.start(E.exec("/bin/sh", ["-c", "echo hello; exit 5"], capture: "true"))
-        #expect(try session.waitForExit(second) == exitedWith(#""exitcode": 5, "out-data": "", "out-truncated": true, "#))
-        let status = members(try session.waitForExit(first))
-        #expect(status["exitcode"] as? Int == 3 && status["out-truncated"] as? Bool == true && status["err-truncated"] as? Bool == true)
-        let written = Bytes((1...300_000).map { "\($0)\n" }.joined().utf8)
-        #expect(decoded(status["out-data"]) == Data(written.prefix(1 << 20)))
-        #expect(decoded(status["err-data"]) == Data())
-        // Polled, its MiB is free again.
-        #expect(try session.run(E.exec("/bin/sh", ["-c", "echo hello"], capture: "true"))
-            == exitedWith(#""exitcode": 0, "out-data": "\#(base64("hello\n"))", "out-truncated": false, "#))
-        let budgetLines = listener.drain().compactMap { SyslogRecord($0)?.message }.filter { $0.hasPrefix("info: exec-output-budget") }
-        #expect(budgetLines == [first, second].map { "info: exec-output-budget (1 MiB) is full: discarding output of guest-exec child \($0)" })
-    }
-
     @Test("32 children writing 16 MiB to stdout and 16 MiB to stderr, nobody polling: the default budget keeps the agent under 300 MiB, exit codes real")
     func outputBudgetBoundsMemory() throws {
         try withAgent { agent in
@@ -279,7 +161,7 @@ struct ExecTests {
     /// `$DIR/bin/prog` and `$DIR/other/evil` print their `$0` and leave a
     /// mark that they ran; `$DIR/bin/link` leads to `evil`, `$DIR/bin/dir`
     /// to `$DIR/other`.
-    private static func preparePrograms(_ directory: String) throws {
+    static func preparePrograms(_ directory: String) throws {
         for name in ["bin", "other"] { try makeDirectory(directory + "/" + name) }
         for program in ["bin/prog", "other/evil"] {
             try writeFile(directory + "/" + program, Bytes("#!/bin/sh\necho \"$0\"\necho > \"\(directory)/ran\"\n".utf8))
@@ -308,29 +190,6 @@ struct ExecTests {
         }
     }
 
-    /// With every program allowed, what runs is what 7.2 runs: the PATH
-    /// search, argv[0], environment and errors of exec are the same.
-    @Test("--exec-allow='*': the same outcomes as 7.2")
-    func execAllowEverything() throws {
-        let reference = try Agent(.reference)
-        defer { reference.finish() }
-        let ours = try Agent(.ours, extraArguments: ["--exec-allow=*"])
-        defer { ours.finish() }
-        let theirs = try Session(reference), mine = try Session(ours)
-        for request in [
-            E.exec("/bin/echo", ["hello"], capture: "true"),
-            E.exec("echo", ["found", "in", "PATH"], capture: "true"),
-            E.exec("echo", ["default", "path"], env: ["FOO=bar"], capture: "true"),
-            E.exec("sh", ["-c", "echo $0 $PATH"], env: ["PATH=/bin"], capture: "true"),
-            E.exec("/usr/bin/env", env: ["X=1"], capture: "true"),
-            E.exec("/bin/cat", input: base64("in\n"), capture: "true"),
-            E.exec("/bin/sh", ["-c", "kill -TERM $$"], capture: "true"),
-            E.exec("/etc/passwd"),
-        ] {
-            #expect(try outcome(mine, request) == outcome(theirs, request), "\(request)")
-        }
-    }
-
     @Test("--exec-timeout: a child still running is killed (signal 9, the output so far); others are not")
     func execTimeout() throws {
         try withAgent(extraArguments: ["--exec-timeout=1"]) { agent in
@@ -340,6 +199,154 @@ struct ExecTests {
             #expect(try session.waitForExit(slow, timeout: .seconds(20))
                 == exitedWith(#""out-data": "\#(base64("started\n"))", "signal": 9, "out-truncated": false, "#))
             #expect(try session.waitForExit(quick) == exitedWith(#""exitcode": 4, "#))
+        }
+    }
+}
+
+extension NeedsSystem {
+    /// The exec tests that need the reference qemu-ga 7.2, or root for the
+    /// syslog launcher.
+    @Suite("Exec: the same outcomes as 7.2, and syslog (root)") struct ExecTestsNeedingSystem {
+        /// Runs each request to its end on both agents; the final status lines
+        /// (and spawn errors) must be the same.
+        private func expectSameOutcomes(_ requests: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+            try withBothAgents(sourceLocation: sourceLocation) { ours, reference in
+                let theirs = try Session(reference), mine = try Session(ours)
+                for request in requests {
+                    let expected = try outcome(theirs, request), actual = try outcome(mine, request)
+                    #expect(actual == expected, "\(request)", sourceLocation: sourceLocation)
+                }
+            }
+        }
+
+        /// The final status, or the error reply of guest-exec itself; plus the
+        /// reply to asking once more.
+        private func outcome(_ session: Session, _ request: String) throws -> [String] {
+            let reply = try session.ask(request)
+            guard let pid = (try JSONSerialization.jsonObject(with: Data(reply.utf8)) as? [String: Any])
+                .flatMap({ $0["return"] as? [String: Any] })?["pid"] as? Int else { return [reply] }
+            return [try session.waitForExit(pid), try session.ask(E.status(pid))]
+        }
+
+        @Test("Same as 7.2: exit codes, output, input, environment, PATH search, signals, errors")
+        func sameAsReference() throws {
+            try expectSameOutcomes([
+                E.exec("/bin/echo", ["hello", "world"], capture: "true"),
+                E.exec("/bin/sh", ["-c", "echo out; echo err >&2; exit 3"], capture: "true"),
+                E.exec("/bin/sh", ["-c", "echo out; echo err >&2; exit 3"]),
+                E.exec("/bin/sh", ["-c", "echo out; exit 4"], capture: "false"),
+                E.exec("/bin/sh", ["-c", "exit 0"], capture: "true"),
+                E.exec("/bin/cat", input: base64("from stdin\n"), capture: "true"),
+                E.exec("/bin/cat", input: "", capture: "true"),
+                E.exec("/bin/cat", capture: "true"),
+                E.exec("/bin/cat", input: "QQ ==", capture: "true"),
+                E.exec("/usr/bin/env", env: ["FOO=bar", "X=1"], capture: "true"),
+                E.exec("/usr/bin/env", env: [], capture: "true"),
+                E.exec("echo", ["found", "in", "PATH"], capture: "true"),
+                E.exec("echo", ["default", "path"], env: ["FOO=bar"], capture: "true"),
+                E.exec("echo", ["nowhere"], env: ["PATH=/nonexistent"], capture: "true"),
+                E.exec("sh", ["-c", "echo $PATH"], env: ["PATH=/bin"], capture: "true"),
+                E.exec("/bin/sh", ["-c", "kill -TERM $$"], capture: "true"),
+                E.exec("/bin/sh", ["-c", "echo partial; kill -KILL $$"], capture: "true"),
+                E.exec("/nonexistent/prog"),
+                E.exec("/etc/passwd"),
+                E.exec("/tmp"),
+                E.exec("/bin/sh", ["-c", "trap '' PIPE; yes | head -c 10"], capture: "true"),
+                E.exec("/bin/sh", ["-c", "printf '\\001\\377\\000x'"], capture: "true"),
+                E.exec("/bin/sh", ["-c", "cd; pwd"], env: ["HOME=/"], capture: "true"),
+                E.exec("/bin/sh", ["-c", "exit 255"]),
+                #"{"execute":"guest-exec","arguments":{"arg":["x"]}}"#,
+                #"{"execute":"guest-exec","arguments":{"path":"/bin/echo","arg":"x"}}"#,
+                #"{"execute":"guest-exec","arguments":{"path":"/bin/echo","env":[1]}}"#,
+                #"{"execute":"guest-exec","arguments":{"path":"/bin/echo","extra":1}}"#,
+                E.status(1), E.status(-1), #"{"execute":"guest-exec-status","arguments":{"pid":"1"}}"#,
+                #"{"execute":"guest-exec-status"}"#,
+            ])
+        }
+
+        @Test("Same as 7.2: a child inherits no descriptor of the agent but 0, 1 and 2")
+        func noDescriptorLeaks() throws {
+            try withBothAgents { ours, reference in
+                var listings: [String] = []
+                for agent in [reference, ours] {
+                    let session = try Session(agent)
+                    _ = try session.handle("$DIR/open-file", mode: "w")
+                    // A second child running meanwhile, with pipes of its own.
+                    let other = try session.start(E.exec("/bin/sleep", ["1"], input: base64("x"), capture: "true"))
+                    listings.append(try session.run(E.exec("/bin/ls", ["/proc/self/fd"], capture: "true")))
+                    _ = try session.waitForExit(other)
+                }
+                #expect(listings[1] == listings[0])
+                #expect(listings[1] == exitedWith(#""exitcode": 0, "out-data": "\#(base64("0\n1\n2\n3\n"))", "out-truncated": false, "#))
+            }
+        }
+
+        @Test("Same as 7.2: output is kept up to 16 MiB per stream, and the rest is marked truncated")
+        func captureLimit() throws {
+            try withBothAgents { ours, reference in
+                let sessions = [try Session(reference), try Session(ours)]
+                for bytes in [16_777_216, 17_000_000] {
+                    var replies: [String] = []
+                    for session in sessions {
+                        replies.append(try session.run(E.exec("/bin/sh", ["-c", "head -c \(bytes) /dev/zero; head -c \(bytes) /dev/zero >&2"],
+                                                              capture: "true")))
+                    }
+                    let same = replies[0] == replies[1]
+                    #expect(same, "\(bytes) bytes: ours \(replies[1].prefix(100))… differs from 7.2's \(replies[0].prefix(100))…")
+                    #expect(replies[1].hasSuffix(#""err-truncated": \#(bytes > 16_777_216), "out-truncated": \#(bytes > 16_777_216), "exited": true}}"#))
+                    let decoded = readData(replies[1].replacing(#""out-data""#, with: #""buf-b64""#))
+                    #expect(decoded == Bytes(repeating: 0, count: 16_777_216))
+                }
+            }
+        }
+
+        /// Better (`exec-output-budget`): one budget for the output of all
+        /// children not yet handed to the host.
+        @Test("--exec-output-budget=1: what does not fit is discarded and marked, the kept prefix is exact, a poll gives it back, syslog says so once per child")
+        func outputBudget() throws {
+            let (agent, listener) = try DaemonSyslogTests.start(.ours, ["--exec-output-budget=1"])
+            defer { agent.finish() }
+            let session = try Session(agent)
+            // 1.9 MB on stdout, then the same on stderr: stdout alone fills the
+            // budget (seq ends only once the agent has read all but a pipe's worth).
+            let first = try session.start(E.exec("/bin/sh", ["-c", "seq 300000; seq 300000 >&2; exit 3"], capture: "true"))
+            try waitUntilReaped([first])
+            // Nothing is left for the next child, which still runs to its end.
+            let second = try session.start(E.exec("/bin/sh", ["-c", "echo hello; exit 5"], capture: "true"))
+            #expect(try session.waitForExit(second) == exitedWith(#""exitcode": 5, "out-data": "", "out-truncated": true, "#))
+            let status = members(try session.waitForExit(first))
+            #expect(status["exitcode"] as? Int == 3 && status["out-truncated"] as? Bool == true && status["err-truncated"] as? Bool == true)
+            let written = Bytes((1...300_000).map { "\($0)\n" }.joined().utf8)
+            #expect(decoded(status["out-data"]) == Data(written.prefix(1 << 20)))
+            #expect(decoded(status["err-data"]) == Data())
+            // Polled, its MiB is free again.
+            #expect(try session.run(E.exec("/bin/sh", ["-c", "echo hello"], capture: "true"))
+                == exitedWith(#""exitcode": 0, "out-data": "\#(base64("hello\n"))", "out-truncated": false, "#))
+            let budgetLines = listener.drain().compactMap { SyslogRecord($0)?.message }.filter { $0.hasPrefix("info: exec-output-budget") }
+            #expect(budgetLines == [first, second].map { "info: exec-output-budget (1 MiB) is full: discarding output of guest-exec child \($0)" })
+        }
+
+        /// With every program allowed, what runs is what 7.2 runs: the PATH
+        /// search, argv[0], environment and errors of exec are the same.
+        @Test("--exec-allow='*': the same outcomes as 7.2")
+        func execAllowEverything() throws {
+            let reference = try Agent(.reference)
+            defer { reference.finish() }
+            let ours = try Agent(.ours, extraArguments: ["--exec-allow=*"])
+            defer { ours.finish() }
+            let theirs = try Session(reference), mine = try Session(ours)
+            for request in [
+                E.exec("/bin/echo", ["hello"], capture: "true"),
+                E.exec("echo", ["found", "in", "PATH"], capture: "true"),
+                E.exec("echo", ["default", "path"], env: ["FOO=bar"], capture: "true"),
+                E.exec("sh", ["-c", "echo $0 $PATH"], env: ["PATH=/bin"], capture: "true"),
+                E.exec("/usr/bin/env", env: ["X=1"], capture: "true"),
+                E.exec("/bin/cat", input: base64("in\n"), capture: "true"),
+                E.exec("/bin/sh", ["-c", "kill -TERM $$"], capture: "true"),
+                E.exec("/etc/passwd"),
+            ] {
+                #expect(try outcome(mine, request) == outcome(theirs, request), "\(request)")
+            }
         }
     }
 }

@@ -5,6 +5,7 @@ import Musl
 #endif
 import Foundation
 import Testing
+import TestRequirements
 
 /// Faults around a running agent: a full or read-only filesystem under the
 /// state file and under a guest file, a log that cannot be written, a child
@@ -23,45 +24,6 @@ struct FaultTests {
 
     // MARK: The state file
 
-    @Test("The state file's filesystem is full: guest-file-open fails, the committed counter stays, no handle is reused")
-    func stateFileOnAFullFilesystem() throws {
-        let agent = try Agent(.ours, extraArguments: ["-t", "$DIR/small"], launcher: smallFilesystem)
-        defer { agent.finish() }
-        let session = try Session(agent)
-        let first = try session.handle("/dev/null", mode: "r")
-        #expect(agent.stateFile == counterFile(first + 1))
-
-        let filler = try agent.fill("small/filler")
-        #expect(try session.ask(FileRequest.open("/dev/null", "r")) + "\n" == Self.commitFailed)
-        #expect(agent.stateFile == counterFile(first + 1), "the state acknowledged before the failure changed")
-        #expect(try session.ask(Request.ping) + "\n" == Reply.pong)
-
-        unlink(filler)
-        let second = try session.handle("/dev/null", mode: "r")
-        #expect(second > first)
-        #expect(agent.stateFile == counterFile(second + 1))
-        #expect(agent.output.contains(Bytes("failed to write persistent state to".utf8)), "no critical line: \(agent.log)")
-        for handle in [first, second] { #expect(try session.ask(FileRequest.close(handle)) == #"{"return": {}}"#) }
-    }
-
-    @Test("The state file's filesystem turns read-only: guest-file-open fails until it is writable again")
-    func stateFileOnAReadOnlyFilesystem() throws {
-        let agent = try Agent(.ours, extraArguments: ["-t", "$DIR/small"], launcher: smallFilesystem)
-        defer { agent.finish() }
-        let session = try Session(agent)
-        let first = try session.handle("/dev/null", mode: "r")
-        try agent.remountSmall("ro")
-        #expect(try session.ask(FileRequest.open("/dev/null", "r")) + "\n" == Self.commitFailed)
-        #expect(try session.ask(FileRequest.open("$DIR/small/new", "w"))
-            == #"{"error": {"class": "GenericError", "desc": "failed to open file '$DIR/small/new' (mode: 'w'): Read-only file system"}}"#)
-        #expect(agent.stateFile == counterFile(first + 1))
-        try agent.remountSmall("rw")
-        let second = try session.handle("$DIR/small/new", mode: "w")
-        #expect(second > first)
-        #expect(agent.stateFile == counterFile(second + 1))
-        for handle in [first, second] { #expect(try session.ask(FileRequest.close(handle)) == #"{"return": {}}"#) }
-    }
-
     @Test("The state directory disappears: guest-file-open fails until it is back, handles stay unique")
     func stateDirectoryDisappears() throws {
         let agent = try Agent(.ours, extraArguments: ["-t", "$DIR/state"], prepare: { try makeDirectory($0 + "/state") })
@@ -79,31 +41,6 @@ struct FaultTests {
     }
 
     // MARK: Guest files and the log
-
-    @Test("A guest file's filesystem fills up: the write or flush fails, flushed data stays, the agent goes on")
-    func guestFileOnAFullFilesystem() throws {
-        let agent = try Agent(.ours, launcher: smallFilesystem)
-        defer { agent.finish() }
-        let session = try Session(agent)
-        let handle = try session.handle("$DIR/small/data", mode: "w")
-        let acknowledged = garbage(seed: 1, count: 16 << 10)
-        #expect(try session.ask(FileRequest.write(handle, bytes: acknowledged)) == #"{"return": {"count": 16384, "eof": false}}"#)
-        #expect(try session.ask(FileRequest.flush(handle)) == #"{"return": {}}"#)
-
-        // 128 KiB cannot fit: stdio writes what fits, then the write or the
-        // flush reports the failure.
-        let write = try session.ask(FileRequest.write(handle, bytes: garbage(seed: 2, count: 128 << 10)))
-        let flush = try session.ask(FileRequest.flush(handle))
-        let failures = [write, flush].filter { $0.contains("No space left on device") }
-        #expect(!failures.isEmpty, "neither the write nor the flush failed: \(write) \(flush)")
-        for reply in [write, flush] where !failures.contains(reply) {
-            #expect(reply.hasPrefix(#"{"return": "#), "\(reply)")
-        }
-        _ = try session.ask(FileRequest.close(handle))
-        let written = readFile(agent.inSmall("data")) ?? []
-        #expect(Bytes(written.prefix(acknowledged.count)) == acknowledged, "flushed data lost")
-        #expect(try session.ask(Request.ping) + "\n" == Reply.pong)
-    }
 
     @Test("The log file cannot be written (/dev/full, -v): every request is answered")
     func logFileCannotBeWritten() throws {
@@ -188,13 +125,17 @@ struct FaultTests {
     @Test("SIGTERM during a request: the request is answered, then the agent exits 0")
     func sigtermDuringARequest() throws {
         let fixture = try FixtureRoot()
-        try fixture.program("/usr/sbin/chpasswd", "cat >/dev/null; sleep 1; exit 0")
+        // chpasswd says it runs, then waits for the test's word: the signal
+        // comes while the request is in progress, however slow the machine.
+        let (running, go) = (fixture.path("/running"), fixture.path("/go"))
+        try fixture.program("/usr/sbin/chpasswd", "cat >/dev/null; touch '\(running)'; while [ ! -e '\(go)' ]; do sleep 0.05; done")
         let agent = try fixtureAgent(fixture)
         defer { agent.finish(expectRunning: false) }
         let client = try agent.connect()
         try client.send(#"{"execute":"guest-set-user-password","arguments":{"username":"root","password":"cGFzcw==","crypted":false}}"#)
-        usleep(300_000)
+        #expect(poll(timeout: .seconds(30)) { fileExists(running) }, "chpasswd did not start")
         kill(agent.pid, SIGTERM)
+        try writeFile(go, [])
         expectBytes(try client.receive(lines: 1, timeout: .seconds(10)), wire(Reply.return("{}")), "the reply to the request in progress")
         #expect(agent.waitForExit(timeout: .seconds(10)), "the agent did not exit after SIGTERM")
         #expect(agent.statusText == "exit status 0")
@@ -218,20 +159,6 @@ struct FaultTests {
         }
     }
 
-    @Test("SIGHUP, SIGUSR1, SIGUSR2 and SIGALRM end the agent as they end qemu-ga (no handler); the committed state stays",
-          arguments: [SIGHUP, SIGUSR1, SIGUSR2, SIGALRM])
-    func terminatingSignals(_ signal: Int32) throws {
-        for kind in [AgentBinary.ours, .reference] {
-            let agent = try Agent(kind)
-            defer { agent.finish(expectRunning: false) }
-            let session = try Session(agent)
-            let handle = try session.handle("/dev/null", mode: "r")
-            kill(agent.pid, signal)
-            #expect(agent.waitForExit(timeout: .seconds(10)), "\(kind) survived signal \(signal)")
-            #expect(agent.statusText == "killed by signal \(signal)", "\(kind)")
-            #expect(readFile(agent.directory + "/qga.state") == counterFile(handle + 1), "\(kind)")
-        }
-    }
 }
 
 private func expectSameDescriptors(_ after: [String], _ before: [String], sourceLocation: SourceLocation = #_sourceLocation) {
@@ -286,5 +213,90 @@ extension Agent {
     func connect(after session: Session) throws -> Connection {
         session.connection.close()
         return try connect()
+    }
+}
+
+extension NeedsSystem {
+    /// The fault tests that mount a small filesystem in a private namespace
+    /// (root), or compare with the reference qemu-ga 7.2.
+    @Suite("Faults: full and read-only filesystems (root), the signals that end 7.2") struct FaultTestsNeedingSystem {
+        @Test("The state file's filesystem is full: guest-file-open fails, the committed counter stays, no handle is reused")
+        func stateFileOnAFullFilesystem() throws {
+            let agent = try Agent(.ours, extraArguments: ["-t", "$DIR/small"], launcher: smallFilesystem)
+            defer { agent.finish() }
+            let session = try Session(agent)
+            let first = try session.handle("/dev/null", mode: "r")
+            #expect(agent.stateFile == counterFile(first + 1))
+
+            let filler = try agent.fill("small/filler")
+            #expect(try session.ask(FileRequest.open("/dev/null", "r")) + "\n" == FaultTests.commitFailed)
+            #expect(agent.stateFile == counterFile(first + 1), "the state acknowledged before the failure changed")
+            #expect(try session.ask(Request.ping) + "\n" == Reply.pong)
+
+            unlink(filler)
+            let second = try session.handle("/dev/null", mode: "r")
+            #expect(second > first)
+            #expect(agent.stateFile == counterFile(second + 1))
+            #expect(agent.output.contains(Bytes("failed to write persistent state to".utf8)), "no critical line: \(agent.log)")
+            for handle in [first, second] { #expect(try session.ask(FileRequest.close(handle)) == #"{"return": {}}"#) }
+        }
+
+        @Test("The state file's filesystem turns read-only: guest-file-open fails until it is writable again")
+        func stateFileOnAReadOnlyFilesystem() throws {
+            let agent = try Agent(.ours, extraArguments: ["-t", "$DIR/small"], launcher: smallFilesystem)
+            defer { agent.finish() }
+            let session = try Session(agent)
+            let first = try session.handle("/dev/null", mode: "r")
+            try agent.remountSmall("ro")
+            #expect(try session.ask(FileRequest.open("/dev/null", "r")) + "\n" == FaultTests.commitFailed)
+            #expect(try session.ask(FileRequest.open("$DIR/small/new", "w"))
+                == #"{"error": {"class": "GenericError", "desc": "failed to open file '$DIR/small/new' (mode: 'w'): Read-only file system"}}"#)
+            #expect(agent.stateFile == counterFile(first + 1))
+            try agent.remountSmall("rw")
+            let second = try session.handle("$DIR/small/new", mode: "w")
+            #expect(second > first)
+            #expect(agent.stateFile == counterFile(second + 1))
+            for handle in [first, second] { #expect(try session.ask(FileRequest.close(handle)) == #"{"return": {}}"#) }
+        }
+
+        @Test("A guest file's filesystem fills up: the write or flush fails, flushed data stays, the agent goes on")
+        func guestFileOnAFullFilesystem() throws {
+            let agent = try Agent(.ours, launcher: smallFilesystem)
+            defer { agent.finish() }
+            let session = try Session(agent)
+            let handle = try session.handle("$DIR/small/data", mode: "w")
+            let acknowledged = garbage(seed: 1, count: 16 << 10)
+            #expect(try session.ask(FileRequest.write(handle, bytes: acknowledged)) == #"{"return": {"count": 16384, "eof": false}}"#)
+            #expect(try session.ask(FileRequest.flush(handle)) == #"{"return": {}}"#)
+
+            // 128 KiB cannot fit: stdio writes what fits, then the write or the
+            // flush reports the failure.
+            let write = try session.ask(FileRequest.write(handle, bytes: garbage(seed: 2, count: 128 << 10)))
+            let flush = try session.ask(FileRequest.flush(handle))
+            let failures = [write, flush].filter { $0.contains("No space left on device") }
+            #expect(!failures.isEmpty, "neither the write nor the flush failed: \(write) \(flush)")
+            for reply in [write, flush] where !failures.contains(reply) {
+                #expect(reply.hasPrefix(#"{"return": "#), "\(reply)")
+            }
+            _ = try session.ask(FileRequest.close(handle))
+            let written = readFile(agent.inSmall("data")) ?? []
+            #expect(Bytes(written.prefix(acknowledged.count)) == acknowledged, "flushed data lost")
+            #expect(try session.ask(Request.ping) + "\n" == Reply.pong)
+        }
+
+        @Test("SIGHUP, SIGUSR1, SIGUSR2 and SIGALRM end the agent as they end qemu-ga (no handler); the committed state stays",
+              arguments: [SIGHUP, SIGUSR1, SIGUSR2, SIGALRM])
+        func terminatingSignals(_ signal: Int32) throws {
+            for kind in [AgentBinary.ours, .reference] {
+                let agent = try Agent(kind)
+                defer { agent.finish(expectRunning: false) }
+                let session = try Session(agent)
+                let handle = try session.handle("/dev/null", mode: "r")
+                kill(agent.pid, signal)
+                #expect(agent.waitForExit(timeout: .seconds(10)), "\(kind) survived signal \(signal)")
+                #expect(agent.statusText == "killed by signal \(signal)", "\(kind)")
+                #expect(readFile(agent.directory + "/qga.state") == counterFile(handle + 1), "\(kind)")
+            }
+        }
     }
 }

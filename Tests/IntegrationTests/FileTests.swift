@@ -5,6 +5,7 @@ import Musl
 #endif
 import Foundation
 import Testing
+import TestRequirements
 
 private typealias F = FileRequest
 
@@ -44,132 +45,6 @@ struct FileTests {
         }
     }
 
-    @Test("Same as 7.2: the round trip, every error text, the modes, direction changes, eof, seeks")
-    func sameAsReference() throws {
-        var requests = [
-            F.open("$DIR/rt.txt", "w+"), F.write(1000, "aGVsbG8gd29ybGQK"), F.seek(1000, 0, #""set""#),
-            F.read(1000, 5), F.read(1000), F.read(1000), F.seek(1000, 0, "1"), F.seek(1000, -6, #""end""#),
-            F.flush(1000), F.close(1000), F.close(1000),
-            // Errors.
-            F.open("$DIR/missing/x"), F.open("$DIR/missing/x", "w"), F.open("$DIR/rt.txt", ""), F.open("$DIR/rt.txt", "rw"),
-            F.open("$DIR/rt.txt", "re"), F.open("$DIR/rt.txt", "wx"), F.open("$DIR/rt.txt", "r+b+"),
-            #"{"execute":"guest-file-open","arguments":{"path":"x","mode":null}}"#,
-            #"{"execute":"guest-file-open","arguments":{"mode":"r"}}"#,
-            #"{"execute":"guest-file-open","arguments":{"path":"x","extra":1}}"#,
-            F.read(999), F.write(999, "QQ=="), F.seek(999, 0, "0"), F.flush(999), F.close(999),
-            F.open("$DIR/rt.txt", "r"),  // 1001
-            F.read(1001, -1), F.read(1001, 50_331_649), F.read(1001, 50_331_648),
-            F.write(1001, "QQ =="), F.write(1001, "QQ==", count: 2), F.write(1001, "QQ==", count: -1), F.write(1001, "QUJD"),
-            F.seek(1001, 0, "3"), F.seek(1001, 0, "-1"), F.seek(1001, 0, "4294967296"), F.seek(1001, 0, #""middle""#),
-            F.seek(1001, 0, "true"), F.seek(1001, 0, "null"), F.seek(1001, 0, "[]"), F.seek(1001, 0, "1.5"),
-            F.seek(1001, 0, "18446744073709551615"), F.seek(1001, -1, #""set""#), F.seek(1001, 100, #""set""#),
-            #"{"execute":"guest-file-seek","arguments":{"handle":1001,"offset":0}}"#,
-            #"{"execute":"guest-file-seek","arguments":{"handle":1001,"offset":1.0,"whence":0}}"#,
-            #"{"execute":"guest-file-read","arguments":{"handle":"1001"}}"#,
-            #"{"execute":"guest-file-write","arguments":{"handle":1001}}"#,
-            #"{"execute":"guest-file-write","arguments":{"handle":1001,"buf-b64":null}}"#,
-            F.open("$DIR/rt.txt", "a"),  // 1002
-            F.read(1002), F.open("$DIR", "r"), F.read(1003), F.write(1003, "QUJD"),
-            // Direction changes, eof, gaps, append.
-            F.open("$DIR/d.txt", "w"), F.write(1004, "aGVsbG8gd29ybGQ="), F.close(1004),
-            F.open("$DIR/d.txt", "r+"), F.read(1005, 5), F.write(1005, "WFg="), F.read(1005), F.read(1005, 0),
-            F.seek(1005, 13, "0"), F.write(1005, "IQ=="), F.read(1005), F.seek(1005, 0, "2"), F.seek(1005, 0, "0"),
-            F.read(1005, 14), F.read(1005, 14), F.close(1005),
-            F.open("$DIR/d.txt", "a+"), F.seek(1006, 0, #""set""#), F.write(1006, "eHl6"), F.read(1006),
-            F.seek(1006, 0, #""set""#), F.read(1006, 100), F.close(1006),
-            // Writes of part of the data, and of nothing.
-            F.open("$DIR/c.txt", "w+"), F.write(1007, "QUJDRA==", count: 2), F.write(1007, "", count: 0), F.write(1007, ""),
-            F.write(1007, "QUJD", count: 0), F.seek(1007, 0, "0"), F.read(1007),
-        ]
-        // Every mode: what it reads and writes of an existing file.
-        var handle = 1008
-        for mode in ["r", "rb", "w", "wb", "a", "ab", "r+", "rb+", "r+b", "w+", "wb+", "w+b", "a+", "ab+", "a+b"] {
-            let path = "$DIR/mode-\(mode)"
-            requests += [F.open(path, "w"), F.write(handle, "b2xk"), F.close(handle),
-                         F.open(path, mode), F.write(handle + 1, "TkVX"), F.seek(handle + 1, 0, "0"), F.read(handle + 1),
-                         F.close(handle + 1), F.open(path, "r"), F.read(handle + 2), F.close(handle + 2)]
-            handle += 3
-        }
-        try expectSameTranscripts("files", requests)
-    }
-
-    @Test("Same as 7.2: FIFOs read without blocking, refuse seeks, and a full pipe fails a write")
-    func fifosAsReference() throws {
-        var writer: Int32 = -1
-        defer { if writer >= 0 { close(writer) } }
-        try withBothAgents { ours, reference in
-            var transcripts: [[String]] = []
-            for agent in [reference, ours] {
-                let session = try Session(agent)
-                let fifo = agent.directory + "/fifo"
-                guard mkfifo(fifo, 0o600) == 0 else { throw HarnessError("mkfifo: \(errnoText())") }
-                var lines = try session.transcript([F.open("$DIR/fifo", "r"), F.read(1000)])
-                writer = open(fifo, O_WRONLY | O_NONBLOCK)
-                lines += try session.transcript([F.read(1000)])
-                _ = write(writer, "abc", 3)
-                lines += try session.transcript([F.read(1000), F.read(1000, 3)])
-                _ = write(writer, "abcdef", 6)
-                lines += try session.transcript([F.read(1000, 6), F.seek(1000, 0, "1"), F.read(1000, 1)])
-                close(writer)
-                writer = -1
-                lines += try session.transcript([F.read(1000), F.close(1000)])
-
-                // Writing: a reader that never reads, a pipe filled up.
-                let reader = open(fifo, O_RDONLY | O_NONBLOCK)
-                defer { close(reader) }
-                lines += try session.transcript([F.open("$DIR/fifo", "w"), F.write(1001, bytes: Bytes(repeating: 7, count: 1 << 20)),
-                                                 F.write(1001, "QUJD"), F.seek(1001, 0, "1")])
-                transcripts.append(lines)
-            }
-            #expect(transcripts[1] == transcripts[0], "ours: \(transcripts[1])\n7.2: \(transcripts[0])")
-        }
-    }
-
-    @Test("Same as 7.2: base64 edge cases, in replies and in the files written")
-    func base64AsReference() throws {
-        let cases = [
-            "", "\\n", "=", "==", "====", "========", "QUJ", "QUJDRA", "QQ", "QQ==", "QQ=", "QQ==QUJD", "Q===", "Q=Q=", "=QQQ",
-            "A=B=", "QUJD\\nRA==", "\\nQUJD\\n", "Q\\nU\\nJ\\nD", "aGVs\\nbG8=\\n", "++//", "QQ==QQ==QQ==",
-            "QUJDQUJDQUJDQUJD=UJD", "aGVs bG8=", "aGVs@", "a-b_", "aGVs\\r\\n", "a\\tb", "QUJD\\u0000", "\\u00e9QUJD",
-        ]
-        let requests = cases.enumerated().flatMap { index, text in
-            [F.open("$DIR/b64-\(index)", "w"), F.write(1000 + index, text), F.close(1000 + index)]
-        }
-        try withBothAgents { ours, reference in
-            let expected = try Session(reference).transcript(requests)
-            let actual = try Session(ours).transcript(requests)
-            #expect(actual == expected)
-            for index in cases.indices {
-                #expect(readFile(ours.directory + "/b64-\(index)") == readFile(reference.directory + "/b64-\(index)"),
-                        "case \(cases[index])")
-            }
-        }
-    }
-
-    @Test("Same as 7.2: binary data of several sizes up to 16 MiB, written and read back")
-    func binaryDataAsReference() throws {
-        let sizes = [0, 1, 2, 3, 4, 100, 4096, 49_152, 65_537, 1 << 20, 16 << 20]
-        try withBothAgents { ours, reference in
-            let sessions = [try Session(reference), try Session(ours)]
-            for (index, size) in sizes.enumerated() {
-                let data = garbage(seed: UInt64(size), count: size)
-                var transcripts: [[String]] = []
-                for session in sessions {
-                    let agent = session.agent
-                    let handle = try session.handle("$DIR/bin-\(index)", mode: "w+")
-                    transcripts.append(try session.transcript([
-                        F.write(handle, bytes: data), F.seek(handle, 0, "0"), F.read(handle, size), F.read(handle),
-                        F.close(handle),
-                    ]))
-                    #expect(readFile(agent.directory + "/bin-\(index)") == data, "\(agent.kind), \(size) bytes")
-                }
-                let same = transcripts[0] == transcripts[1]
-                #expect(same, "\(size) bytes: the replies differ")
-                #expect(readData(transcripts[1][2]) == data, "\(size) bytes read back")
-            }
-        }
-    }
-
     @Test("Binary data from 0 bytes to 48 MiB, byte for byte, through our agent")
     func binaryDataUpTo48MiB() throws {
         try withAgent { agent in
@@ -199,33 +74,6 @@ struct FileTests {
             let same = readData(reply) == data
             #expect(same, "48 MiB read back")
         }
-    }
-
-    @Test("Handles stay unique across a restart, open ones do not survive it (same as 7.2)")
-    func handlesAcrossRestart() throws {
-        var transcripts: [[String]] = []
-        for kind in [AgentBinary.reference, .ours] {
-            var template = Array("/tmp/qga-state.XXXXXX".utf8CString)
-            guard mkdtemp(&template) != nil else { throw HarnessError("mkdtemp") }
-            let stateDirectory = String(cString: template)
-            defer { removeTree(stateDirectory) }
-            var lines: [String] = []
-            for _ in 0..<2 {
-                let agent = try Agent(kind, extraArguments: ["-t", stateDirectory])
-                let session = try Session(agent)
-                lines += try session.transcript([F.read(1000), F.open("$DIR/f", "w"), F.open("$DIR/f", "r")])
-                agent.finish()
-                lines.append(String(decoding: readFile(stateDirectory + "/qga.state") ?? [], as: UTF8.self))
-            }
-            transcripts.append(lines)
-        }
-        #expect(transcripts[1] == transcripts[0])
-        #expect(transcripts[1] == [
-            #"{"error": {"class": "GenericError", "desc": "handle '1000' has not been found"}}"#,
-            #"{"return": 1000}"#, #"{"return": 1001}"#, "[global]\nfd_counter=1002\n",
-            #"{"error": {"class": "GenericError", "desc": "handle '1000' has not been found"}}"#,
-            #"{"return": 1002}"#, #"{"return": 1003}"#, "[global]\nfd_counter=1004\n",
-        ])
     }
 
     // MARK: Beyond qemu-ga
@@ -265,88 +113,250 @@ struct FileTests {
     }
 }
 
-/// The syslog records of the file and exec commands.
-@Suite("Files and exec: syslog")
-struct FileAndExecSyslogTests {
-    @Test("The same records as 7.2, failures included")
-    func sameRecordsAsReference() throws {
-        var results: [[String]] = []
-        for kind in [AgentBinary.reference, .ours] {
-            let (agent, listener) = try DaemonSyslogTests.start(kind)
+extension NeedsSystem {
+    /// The syslog records of the file and exec commands.
+    @Suite("Files and exec: syslog")
+    struct FileAndExecSyslogTests {
+        @Test("The same records as 7.2, failures included")
+        func sameRecordsAsReference() throws {
+            var results: [[String]] = []
+            for kind in [AgentBinary.reference, .ours] {
+                let (agent, listener) = try DaemonSyslogTests.start(kind)
+                defer { agent.finish() }
+                let session = try Session(agent)
+                // The listener is drained after each request: a datagram socket
+                // queues only a few records, and syslog(3) waits when it is full.
+                var records: [Bytes] = []
+                for request in [
+                    F.open("$DIR/f", "w"), F.open("$DIR/f"), F.open("$DIR/f", "bad"), F.open("$DIR/missing/f", "r"),
+                    F.write(1000, "QUJD"), F.write(1001, "QUJD"), F.write(1000, "Q Q"), F.read(1000), F.read(1001),
+                    F.seek(1000, 0, "0"), F.flush(1000), F.close(1000), F.close(1000), F.close(4242),
+                    ExecRequest.exec("/nonexistent", ["a", "b c"]), ExecRequest.exec("/bin/true", input: "Q Q"),
+                ] {
+                    _ = try session.ask(request)
+                    records += listener.drain()
+                }
+                let pid = try session.start(ExecRequest.exec("/bin/echo", ["x", "y"], capture: "true"))
+                records += listener.drain()
+                while try session.ask(ExecRequest.status(pid)) == #"{"return": {"exited": false}}"# {
+                    records += listener.drain()
+                    usleep(10_000)
+                }
+                records += listener.drain()
+                _ = try session.ask(ExecRequest.status(pid))
+                records += listener.drain()
+                results.append(records.map { bytes in
+                    guard let record = SyslogRecord(bytes) else { return "malformed: " + render(bytes) }
+                    let message = record.message.replacing(agent.directory, with: "$DIR").replacing("\(pid)", with: "PID")
+                    return "<\(record.priority)>\(record.ident): \(message)"
+                }.reduce(into: [String]()) { lines, line in
+                    // Polling adds one status record per poll; keep one.
+                    if line != lines.last || !line.contains("guest-exec-status") { lines.append(line) }
+                })
+            }
+            #expect(results[1] == results[0], "ours: \(results[1])\n7.2: \(results[0])")
+            #expect(results[0].contains("<14>qemu-ga: info: guest-file-open, handle: 1000"))
+        }
+
+        /// Beyond qemu-ga: what the host tried against exec-allow, open-allow
+        /// and exec-timeout, for the operator to see.
+        @Test("Refusals by exec-allow and open-allow, and children killed by exec-timeout, are logged")
+        func policyRecords() throws {
+            func canonical(_ path: String) throws -> String {
+                let resolved = try #require(realpath(path, nil))
+                defer { free(resolved) }
+                return String(cString: resolved)
+            }
+            let sleep = try canonical("/bin/sleep")
+            let (agent, listener) = try DaemonSyslogTests.start(.ours, ["--exec-allow=\(sleep)", "--open-allow=$DIR/allowed/*",
+                                                                        "--exec-timeout=1"])
             defer { agent.finish() }
             let session = try Session(agent)
-            // The listener is drained after each request: a datagram socket
-            // queues only a few records, and syslog(3) waits when it is full.
-            var records: [Bytes] = []
-            for request in [
-                F.open("$DIR/f", "w"), F.open("$DIR/f"), F.open("$DIR/f", "bad"), F.open("$DIR/missing/f", "r"),
-                F.write(1000, "QUJD"), F.write(1001, "QUJD"), F.write(1000, "Q Q"), F.read(1000), F.read(1001),
-                F.seek(1000, 0, "0"), F.flush(1000), F.close(1000), F.close(1000), F.close(4242),
-                ExecRequest.exec("/nonexistent", ["a", "b c"]), ExecRequest.exec("/bin/true", input: "Q Q"),
-            ] {
+            // Drained after each request: syslog(3) waits while the socket is full.
+            var records: [SyslogRecord?] = []
+            for request in [ExecRequest.exec("/bin/sh", ["-c", "true"]), ExecRequest.exec("no-such-program"), F.open("$DIR/../secret", "w")] {
                 _ = try session.ask(request)
-                records += listener.drain()
+                records += DaemonSyslogTests.records(listener)
             }
-            let pid = try session.start(ExecRequest.exec("/bin/echo", ["x", "y"], capture: "true"))
-            records += listener.drain()
-            while try session.ask(ExecRequest.status(pid)) == #"{"return": {"exited": false}}"# {
-                records += listener.drain()
-                usleep(10_000)
+            let pid = try session.start(ExecRequest.exec("/bin/sleep", ["30"]))
+            var status = #"{"return": {"exited": false}}"#
+            let deadline = ContinuousClock.now + .seconds(20)
+            while status == #"{"return": {"exited": false}}"# && ContinuousClock.now < deadline {
+                usleep(100_000)
+                status = try session.ask(ExecRequest.status(pid))
+                records += DaemonSyslogTests.records(listener)
             }
-            records += listener.drain()
-            _ = try session.ask(ExecRequest.status(pid))
-            records += listener.drain()
-            results.append(records.map { bytes in
-                guard let record = SyslogRecord(bytes) else { return "malformed: " + render(bytes) }
-                let message = record.message.replacing(agent.directory, with: "$DIR").replacing("\(pid)", with: "PID")
-                return "<\(record.priority)>\(record.ident): \(message)"
-            }.reduce(into: [String]()) { lines, line in
-                // Polling adds one status record per poll; keep one.
-                if line != lines.last || !line.contains("guest-exec-status") { lines.append(line) }
-            })
+            #expect(status == #"{"return": {"signal": 9, "exited": true}}"#)
+            let messages = records.map { $0?.message.replacing(agent.directory, with: "$DIR") ?? "malformed" }
+            let shell = try canonical("/bin/sh"), parent = try canonical(agent.directory + "/..")
+            for expected in [
+                "info: guest-exec refused: '/bin/sh' is '\(shell)', which exec-allow does not allow",
+                "info: guest-exec refused: 'no-such-program' cannot be found (No such file or directory)",
+                "info: guest-file-open refused: '$DIR/../secret' is '\(parent)/secret', which open-allow does not allow",
+                "info: guest-exec child \(pid) ('/bin/sleep') still running after 1 s: killed (exec-timeout)",
+            ] {
+                #expect(messages.contains(expected), "\(expected) not in \(messages)")
+            }
         }
-        #expect(results[1] == results[0], "ours: \(results[1])\n7.2: \(results[0])")
-        #expect(results[0].contains("<14>qemu-ga: info: guest-file-open, handle: 1000"))
     }
+}
 
-    /// Beyond qemu-ga: what the host tried against exec-allow, open-allow
-    /// and exec-timeout, for the operator to see.
-    @Test("Refusals by exec-allow and open-allow, and children killed by exec-timeout, are logged")
-    func policyRecords() throws {
-        func canonical(_ path: String) throws -> String {
-            let resolved = try #require(realpath(path, nil))
-            defer { free(resolved) }
-            return String(cString: resolved)
+extension NeedsSystem {
+    /// The guest-file tests that compare with the reference qemu-ga 7.2.
+    @Suite("Files: the same as 7.2") struct FileTestsNeedingSystem {
+        @Test("Same as 7.2: the round trip, every error text, the modes, direction changes, eof, seeks")
+        func sameAsReference() throws {
+            var requests = [
+                F.open("$DIR/rt.txt", "w+"), F.write(1000, "aGVsbG8gd29ybGQK"), F.seek(1000, 0, #""set""#),
+                F.read(1000, 5), F.read(1000), F.read(1000), F.seek(1000, 0, "1"), F.seek(1000, -6, #""end""#),
+                F.flush(1000), F.close(1000), F.close(1000),
+                // Errors.
+                F.open("$DIR/missing/x"), F.open("$DIR/missing/x", "w"), F.open("$DIR/rt.txt", ""), F.open("$DIR/rt.txt", "rw"),
+                F.open("$DIR/rt.txt", "re"), F.open("$DIR/rt.txt", "wx"), F.open("$DIR/rt.txt", "r+b+"),
+                #"{"execute":"guest-file-open","arguments":{"path":"x","mode":null}}"#,
+                #"{"execute":"guest-file-open","arguments":{"mode":"r"}}"#,
+                #"{"execute":"guest-file-open","arguments":{"path":"x","extra":1}}"#,
+                F.read(999), F.write(999, "QQ=="), F.seek(999, 0, "0"), F.flush(999), F.close(999),
+                F.open("$DIR/rt.txt", "r"),  // 1001
+                F.read(1001, -1), F.read(1001, 50_331_649), F.read(1001, 50_331_648),
+                F.write(1001, "QQ =="), F.write(1001, "QQ==", count: 2), F.write(1001, "QQ==", count: -1), F.write(1001, "QUJD"),
+                F.seek(1001, 0, "3"), F.seek(1001, 0, "-1"), F.seek(1001, 0, "4294967296"), F.seek(1001, 0, #""middle""#),
+                F.seek(1001, 0, "true"), F.seek(1001, 0, "null"), F.seek(1001, 0, "[]"), F.seek(1001, 0, "1.5"),
+                F.seek(1001, 0, "18446744073709551615"), F.seek(1001, -1, #""set""#), F.seek(1001, 100, #""set""#),
+                #"{"execute":"guest-file-seek","arguments":{"handle":1001,"offset":0}}"#,
+                #"{"execute":"guest-file-seek","arguments":{"handle":1001,"offset":1.0,"whence":0}}"#,
+                #"{"execute":"guest-file-read","arguments":{"handle":"1001"}}"#,
+                #"{"execute":"guest-file-write","arguments":{"handle":1001}}"#,
+                #"{"execute":"guest-file-write","arguments":{"handle":1001,"buf-b64":null}}"#,
+                F.open("$DIR/rt.txt", "a"),  // 1002
+                F.read(1002), F.open("$DIR", "r"), F.read(1003), F.write(1003, "QUJD"),
+                // Direction changes, eof, gaps, append.
+                F.open("$DIR/d.txt", "w"), F.write(1004, "aGVsbG8gd29ybGQ="), F.close(1004),
+                F.open("$DIR/d.txt", "r+"), F.read(1005, 5), F.write(1005, "WFg="), F.read(1005), F.read(1005, 0),
+                F.seek(1005, 13, "0"), F.write(1005, "IQ=="), F.read(1005), F.seek(1005, 0, "2"), F.seek(1005, 0, "0"),
+                F.read(1005, 14), F.read(1005, 14), F.close(1005),
+                F.open("$DIR/d.txt", "a+"), F.seek(1006, 0, #""set""#), F.write(1006, "eHl6"), F.read(1006),
+                F.seek(1006, 0, #""set""#), F.read(1006, 100), F.close(1006),
+                // Writes of part of the data, and of nothing.
+                F.open("$DIR/c.txt", "w+"), F.write(1007, "QUJDRA==", count: 2), F.write(1007, "", count: 0), F.write(1007, ""),
+                F.write(1007, "QUJD", count: 0), F.seek(1007, 0, "0"), F.read(1007),
+            ]
+            // Every mode: what it reads and writes of an existing file.
+            var handle = 1008
+            for mode in ["r", "rb", "w", "wb", "a", "ab", "r+", "rb+", "r+b", "w+", "wb+", "w+b", "a+", "ab+", "a+b"] {
+                let path = "$DIR/mode-\(mode)"
+                requests += [F.open(path, "w"), F.write(handle, "b2xk"), F.close(handle),
+                             F.open(path, mode), F.write(handle + 1, "TkVX"), F.seek(handle + 1, 0, "0"), F.read(handle + 1),
+                             F.close(handle + 1), F.open(path, "r"), F.read(handle + 2), F.close(handle + 2)]
+                handle += 3
+            }
+            try expectSameTranscripts("files", requests)
         }
-        let sleep = try canonical("/bin/sleep")
-        let (agent, listener) = try DaemonSyslogTests.start(.ours, ["--exec-allow=\(sleep)", "--open-allow=$DIR/allowed/*",
-                                                                    "--exec-timeout=1"])
-        defer { agent.finish() }
-        let session = try Session(agent)
-        // Drained after each request: syslog(3) waits while the socket is full.
-        var records: [SyslogRecord?] = []
-        for request in [ExecRequest.exec("/bin/sh", ["-c", "true"]), ExecRequest.exec("no-such-program"), F.open("$DIR/../secret", "w")] {
-            _ = try session.ask(request)
-            records += DaemonSyslogTests.records(listener)
+
+        @Test("Same as 7.2: FIFOs read without blocking, refuse seeks, and a full pipe fails a write")
+        func fifosAsReference() throws {
+            var writer: Int32 = -1
+            defer { if writer >= 0 { close(writer) } }
+            try withBothAgents { ours, reference in
+                var transcripts: [[String]] = []
+                for agent in [reference, ours] {
+                    let session = try Session(agent)
+                    let fifo = agent.directory + "/fifo"
+                    guard mkfifo(fifo, 0o600) == 0 else { throw HarnessError("mkfifo: \(errnoText())") }
+                    var lines = try session.transcript([F.open("$DIR/fifo", "r"), F.read(1000)])
+                    // Close-on-exec: a child another test spawns meanwhile must not
+                    // hold the FIFO open (the reads after the close would not see EOF).
+                    writer = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+                    lines += try session.transcript([F.read(1000)])
+                    _ = write(writer, "abc", 3)
+                    lines += try session.transcript([F.read(1000), F.read(1000, 3)])
+                    _ = write(writer, "abcdef", 6)
+                    lines += try session.transcript([F.read(1000, 6), F.seek(1000, 0, "1"), F.read(1000, 1)])
+                    close(writer)
+                    writer = -1
+                    lines += try session.transcript([F.read(1000), F.close(1000)])
+
+                    // Writing: a reader that never reads, a pipe filled up.
+                    let reader = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+                    defer { close(reader) }
+                    lines += try session.transcript([F.open("$DIR/fifo", "w"), F.write(1001, bytes: Bytes(repeating: 7, count: 1 << 20)),
+                                                     F.write(1001, "QUJD"), F.seek(1001, 0, "1")])
+                    transcripts.append(lines)
+                }
+                #expect(transcripts[1] == transcripts[0], "ours: \(transcripts[1])\n7.2: \(transcripts[0])")
+            }
         }
-        let pid = try session.start(ExecRequest.exec("/bin/sleep", ["30"]))
-        var status = #"{"return": {"exited": false}}"#
-        let deadline = ContinuousClock.now + .seconds(20)
-        while status == #"{"return": {"exited": false}}"# && ContinuousClock.now < deadline {
-            usleep(100_000)
-            status = try session.ask(ExecRequest.status(pid))
-            records += DaemonSyslogTests.records(listener)
+
+        @Test("Same as 7.2: base64 edge cases, in replies and in the files written")
+        func base64AsReference() throws {
+            let cases = [
+                "", "\\n", "=", "==", "====", "========", "QUJ", "QUJDRA", "QQ", "QQ==", "QQ=", "QQ==QUJD", "Q===", "Q=Q=", "=QQQ",
+                "A=B=", "QUJD\\nRA==", "\\nQUJD\\n", "Q\\nU\\nJ\\nD", "aGVs\\nbG8=\\n", "++//", "QQ==QQ==QQ==",
+                "QUJDQUJDQUJDQUJD=UJD", "aGVs bG8=", "aGVs@", "a-b_", "aGVs\\r\\n", "a\\tb", "QUJD\\u0000", "\\u00e9QUJD",
+            ]
+            let requests = cases.enumerated().flatMap { index, text in
+                [F.open("$DIR/b64-\(index)", "w"), F.write(1000 + index, text), F.close(1000 + index)]
+            }
+            try withBothAgents { ours, reference in
+                let expected = try Session(reference).transcript(requests)
+                let actual = try Session(ours).transcript(requests)
+                #expect(actual == expected)
+                for index in cases.indices {
+                    #expect(readFile(ours.directory + "/b64-\(index)") == readFile(reference.directory + "/b64-\(index)"),
+                            "case \(cases[index])")
+                }
+            }
         }
-        #expect(status == #"{"return": {"signal": 9, "exited": true}}"#)
-        let messages = records.map { $0?.message.replacing(agent.directory, with: "$DIR") ?? "malformed" }
-        let shell = try canonical("/bin/sh"), parent = try canonical(agent.directory + "/..")
-        for expected in [
-            "info: guest-exec refused: '/bin/sh' is '\(shell)', which exec-allow does not allow",
-            "info: guest-exec refused: 'no-such-program' cannot be found (No such file or directory)",
-            "info: guest-file-open refused: '$DIR/../secret' is '\(parent)/secret', which open-allow does not allow",
-            "info: guest-exec child \(pid) ('/bin/sleep') still running after 1 s: killed (exec-timeout)",
-        ] {
-            #expect(messages.contains(expected), "\(expected) not in \(messages)")
+
+        @Test("Same as 7.2: binary data of several sizes up to 16 MiB, written and read back")
+        func binaryDataAsReference() throws {
+            let sizes = [0, 1, 2, 3, 4, 100, 4096, 49_152, 65_537, 1 << 20, 16 << 20]
+            try withBothAgents { ours, reference in
+                let sessions = [try Session(reference), try Session(ours)]
+                for (index, size) in sizes.enumerated() {
+                    let data = garbage(seed: UInt64(size), count: size)
+                    var transcripts: [[String]] = []
+                    for session in sessions {
+                        let agent = session.agent
+                        let handle = try session.handle("$DIR/bin-\(index)", mode: "w+")
+                        transcripts.append(try session.transcript([
+                            F.write(handle, bytes: data), F.seek(handle, 0, "0"), F.read(handle, size), F.read(handle),
+                            F.close(handle),
+                        ]))
+                        #expect(readFile(agent.directory + "/bin-\(index)") == data, "\(agent.kind), \(size) bytes")
+                    }
+                    let same = transcripts[0] == transcripts[1]
+                    #expect(same, "\(size) bytes: the replies differ")
+                    #expect(readData(transcripts[1][2]) == data, "\(size) bytes read back")
+                }
+            }
+        }
+
+        @Test("Handles stay unique across a restart, open ones do not survive it (same as 7.2)")
+        func handlesAcrossRestart() throws {
+            var transcripts: [[String]] = []
+            for kind in [AgentBinary.reference, .ours] {
+                var template = Array("/tmp/qga-state.XXXXXX".utf8CString)
+                guard mkdtemp(&template) != nil else { throw HarnessError("mkdtemp") }
+                let stateDirectory = String(cString: template)
+                defer { removeTree(stateDirectory) }
+                var lines: [String] = []
+                for _ in 0..<2 {
+                    let agent = try Agent(kind, extraArguments: ["-t", stateDirectory])
+                    let session = try Session(agent)
+                    lines += try session.transcript([F.read(1000), F.open("$DIR/f", "w"), F.open("$DIR/f", "r")])
+                    agent.finish()
+                    lines.append(String(decoding: readFile(stateDirectory + "/qga.state") ?? [], as: UTF8.self))
+                }
+                transcripts.append(lines)
+            }
+            #expect(transcripts[1] == transcripts[0])
+            #expect(transcripts[1] == [
+                #"{"error": {"class": "GenericError", "desc": "handle '1000' has not been found"}}"#,
+                #"{"return": 1000}"#, #"{"return": 1001}"#, "[global]\nfd_counter=1002\n",
+                #"{"error": {"class": "GenericError", "desc": "handle '1000' has not been found"}}"#,
+                #"{"return": 1002}"#, #"{"return": 1003}"#, "[global]\nfd_counter=1004\n",
+            ])
         }
     }
 }

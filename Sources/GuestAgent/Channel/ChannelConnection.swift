@@ -44,6 +44,9 @@ final class ChannelConnection {
     var onStop: (Stop) -> Void = { _ in }
 
     private(set) var isOpen = true
+    /// How often the input watch woke the agent: what the tests count
+    /// instead of timing (a busy loop shows as many wake-ups per rest).
+    private(set) var inputWakeUps = 0
 
     /// qemu-ga's read size.
     static let readSize = 4096
@@ -118,6 +121,7 @@ final class ChannelConnection {
     }
 
     private func readAvailable(_ condition: GIOCondition) -> Bool {
+        inputWakeUps += 1
         // qemu-ga reads 4 KiB at a time; taking several such reads per
         // wake-up keeps its log lines while sparing wake-ups in bulk transfers.
         for attempt in 0..<ChannelConnection.readsPerWakeUp {

@@ -123,6 +123,10 @@ final class GAChannel {
     var hasPendingOutput: Bool { connection?.hasPendingOutput == true }
     /// The listening socket, or the open serial port.
     var descriptor: Int32? { listener?.descriptor ?? connection?.descriptor }
+    /// Wake-ups of the current connection's input watch, and rests taken
+    /// after a serial port's EOF: counted for the tests.
+    var inputWakeUps: Int { connection?.inputWakeUps ?? 0 }
+    private(set) var rests = 0
 
     func send(_ bytes: [UInt8]) {
         connection?.send(bytes)
@@ -250,6 +254,7 @@ final class GAChannel {
                 connection?.close()
                 connection = nil
             }
+            rests += 1
             restTimer = GLibSource.timeout(milliseconds: reconnectDelay) { [weak self] in
                 self?.resumeDevice()
                 return false

@@ -31,11 +31,19 @@ package final class GAState {
     lazy var guestProcesses = GuestProcesses(log: log, outputBudget: config.execOutputBudgetBytes, timeout: config.execTimeout)
 
     var parser = JSONMessageParser()
+    /// The daemon's channel: its input is answered here, its failures are
+    /// the daemon's business.
     var channel: GAChannel? {
-        didSet {
-            channel?.onInput = { [unowned self] bytes in self.handleInput(bytes) }
-            channel?.onDisconnect = { [unowned self] in self.hostDisconnected() }
-        }
+        didSet { attach(channel) }
+    }
+    /// Where input comes from and replies go: `channel`, or a test's stand-in.
+    private var host: (any HostChannel)?
+
+    /// Answers the input of `host` and sends it the replies.
+    func attach(_ host: (any HostChannel)?) {
+        self.host = host
+        host?.onInput = { [unowned self] bytes in self.handleInput(bytes) }
+        host?.onDisconnect = { [unowned self] in self.hostDisconnected() }
     }
 
     package init(
@@ -141,12 +149,12 @@ package final class GAState {
             // A command without a success response (shutdown, suspend) may
             // end the machine: what was answered before it goes out first.
             if !replies.isEmpty, mayNotReturn(output) {
-                channel?.send(replies)
+                host?.send(replies)
                 replies = []
             }
             answer(output, into: &replies)
         }
-        if !replies.isEmpty { channel?.send(replies) }
+        if !replies.isEmpty { host?.send(replies) }
     }
 
     /// Answers one request or parse error: its response line goes to the end

@@ -6,8 +6,8 @@ import Musl
 import Testing
 
 // The machine the control commands act on, for the test-only build of the
-// agent (qemu-ga-fixture): a fixture tree given as `QGA_SYSTEM_ROOT`, with fake programs that record their
-// calls, and at most loop-mounted images of our own. Nothing here lets a
+// agent (qemu-ga-fixture): a fixture tree given as `QGA_SYSTEM_ROOT`, with
+// fake programs that record their calls, and at most loop-mounted images of our own. Nothing here lets a
 // command reach this machine's filesystems, clock, CPUs, power or accounts:
 // the agent finds every program, mount table and sysfs file inside the
 // tree, and the only filesystems in a fixture mount table are our loops.
@@ -84,15 +84,9 @@ final class FixtureRoot {
     }
 }
 
-/// An ext4 image of ours, mounted through a loop device. Needs root,
-/// mkfs.ext4 and loop devices: the tests that use it are skipped, saying
-/// so, where there are none (a container without /dev/loop-control), and
-/// fail with the reason where they exist but do not work.
+/// An ext4 image of ours, mounted through a loop device: root, mkfs.ext4
+/// and loop devices (the tests that use it are in `NeedsSystem`).
 final class LoopFilesystem {
-    static var available: Bool {
-        geteuid() == 0 && access("/dev/loop-control", R_OK | W_OK) == 0 && access("/sbin/mkfs.ext4", X_OK) == 0
-    }
-
     let mountPoint: String
     let device: String
     let major: Int
