@@ -9,6 +9,7 @@
 #   make check-hermetic             swift test passes without the reference (the
 #                                   NeedsSystem group skipped), and fails when required
 #   make check-hot-functions        build, then fail if link/hot-functions.txt is stale
+#   make footprint                  idle memory per mapping and section: ours, 7.2, the floor
 #   make check-packaging            run Tests/packaging/test-install.sh
 #   make check-portable             the binary's glibc/GLib floor and Debian 11 and 13
 #                                   userlands (Tests/portability/run)
@@ -98,6 +99,13 @@ $(COMPAT): $(LINKDIR)/glibc-compat.c $(SYSROOT)/.complete
 # have, so a stale list scatters the hot code again. Fails above a few.
 check-hot-functions: build
 	python3 bench/hot-functions.py --check .build/release/qemu-ga
+
+# Where the idle agent's memory goes, beside qemu-ga 7.2 and the floor under
+# any agent built this way (bench/footprint.py, README "Footprint").
+footprint: build
+	PKG_CONFIG_PATH=$(abspath $(SYSROOT))/pkgconfig \
+		$(SWIFT) build -c release --static-swift-stdlib --product footprint-floor $(PORTABLE)
+	python3 bench/footprint.py --floor .build/release/footprint-floor .build/release/qemu-ga /usr/sbin/qemu-ga
 
 check-floor: build
 	Tests/portability/check-floor $(BINARY)

@@ -46,15 +46,17 @@ let agentSettings = daemonSettings + [.treatWarning("DeprecatedDeclaration", as:
 // (No packed relocations: glibc before 2.36 refuses them. `make build` links
 // against an older glibc; see Makefile.)
 let linkDirectory = Context.packageDirectory + "/Sources/qemu-ga/link"
+let releaseLinkFlags = [
+    "-L", linkDirectory,
+    "-use-ld=lld",
+    "-Xlinker", "-T", "-Xlinker", linkDirectory + "/relro.ld",
+    "-Xlinker", "-z", "-Xlinker", "now",
+    "-Xlinker", "--no-export-dynamic",
+]
 let releaseLinking: [LinkerSetting] = [
-    .unsafeFlags([
-        "-L", linkDirectory,
-        "-use-ld=lld",
-        "-Xlinker", "--symbol-ordering-file=" + linkDirectory + "/hot-functions.txt",
-        "-Xlinker", "-T", "-Xlinker", linkDirectory + "/relro.ld",
-        "-Xlinker", "-z", "-Xlinker", "now",
-        "-Xlinker", "--no-export-dynamic",
-    ], .when(configuration: .release)),
+    .unsafeFlags(
+        releaseLinkFlags + ["-Xlinker", "--symbol-ordering-file=" + linkDirectory + "/hot-functions.txt"],
+        .when(configuration: .release)),
 ]
 
 let package = Package(
@@ -100,7 +102,7 @@ let package = Package(
         // bench/footprint.py's floor: the runtime and libraries alone.
         .executableTarget(
             name: "footprint-floor", dependencies: ["CGLib", "CUdev"], swiftSettings: [noStringProcessing],
-            linkerSettings: releaseLinking),
+            linkerSettings: [.unsafeFlags(releaseLinkFlags, .when(configuration: .release))]),
         // Fuzz targets: replay a corpus in ordinary builds; Tests/fuzz/run
         // builds them with -sanitize=fuzzer,address and -DFUZZING.
         .target(name: "FuzzingSupport"),
