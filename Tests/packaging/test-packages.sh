@@ -198,6 +198,10 @@ check "md5sums lists every file but the conffile" \
 check "the binary is stripped (no symbol table, no debugging information)" \
     bash -c "! readelf -S '$x/usr/sbin/qemu-ga' | grep -qE '\\.symtab|\\.debug_'"
 check "the binary equals a stripped copy of $binary" same "$x/usr/sbin/qemu-ga" "$stripped"
+# Tests run the agent on fixture machines through qemu-ga-fixture only: the
+# shipped agent has no way to be pointed at another machine.
+check "the packaged binary has no test switch (no QGA_SYSTEM_ROOT, no fixture machine)" \
+    bash -c "! strings '$x/usr/sbin/qemu-ga' | grep -qE 'QGA_SYSTEM_ROOT|/settimeofday|Fixture'"
 check "the packaged binary runs and reports swift-qemu-ga $version" \
     equal "$("$x/usr/sbin/qemu-ga" -V 2>&1 | sed -n 2p)" "swift-qemu-ga $version"
 if [ -x Tests/portability/check-floor ]; then
