@@ -1,7 +1,7 @@
 import Glibc
 
 /// A fuzz target's test function, as libFuzzer calls it.
-public typealias FuzzTest = @convention(c) (UnsafePointer<UInt8>, Int) -> Int32
+package typealias FuzzTest = @convention(c) (UnsafePointer<UInt8>, Int) -> Int32
 
 #if FUZZING
 @_silgen_name("LLVMFuzzerRunDriver")
@@ -12,7 +12,7 @@ private func runFuzzerDriver(
 /// Hands the process to libFuzzer's driver. SwiftPM links executables with
 /// their entry point renamed (`<module>_main`), so each fuzz target defines
 /// that symbol and calls this.
-public func runFuzzer(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, _ test: FuzzTest) -> Int32 {
+package func runFuzzer(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, _ test: FuzzTest) -> Int32 {
     var argc = argc
     var argv = argv
     return runFuzzerDriver(&argc, &argv, test)
@@ -21,7 +21,7 @@ public func runFuzzer(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutableP
 
 /// Without libFuzzer: runs `test` on each file named on the command line (a
 /// corpus, or a crash to reproduce).
-public func replayCorpus(_ paths: some Sequence<String>, _ test: FuzzTest) {
+package func replayCorpus(_ paths: some Sequence<String>, _ test: FuzzTest) {
     for path in paths {
         guard let file = fopen(path, "rb") else {
             print("cannot open \(path)")

@@ -8,4 +8,4 @@ import Testing
 /// `make check` runs them; a plain `swift test` on a machine that lacks
 /// something skips the group, saying what.
 @Suite("Needs the reference qemu-ga 7.2, root and loop devices", .systemRequirements)
-public enum NeedsSystem {}
+package enum NeedsSystem {}

@@ -11,21 +11,21 @@ import Testing
 // the trait below. Everything else runs anywhere `swift build` does.
 
 /// What the `NeedsSystem` tests need, and whether this machine has it.
-public enum SystemRequirements {
+package enum SystemRequirements {
     /// The reference qemu-ga 7.2: `$QGA_REFERENCE`, else Debian's.
-    public static var referenceAgent: String {
+    package static var referenceAgent: String {
         if let value = getenv("QGA_REFERENCE"), value.pointee != 0 { return String(cString: value) }
         return "/usr/sbin/qemu-ga"
     }
 
     /// With `QGA_TESTS_REQUIRE_SYSTEM=1` (`make check`, so CI) a missing
     /// requirement fails the run instead of skipping the group.
-    public static var required: Bool {
+    package static var required: Bool {
         getenv("QGA_TESTS_REQUIRE_SYSTEM").map { String(cString: $0) == "1" } ?? false
     }
 
     /// What this machine lacks, one phrase each; empty when it has it all.
-    public static let missing: [String] = {
+    package static let missing: [String] = {
         var missing: [String] = []
         if access(referenceAgent, X_OK) != 0 { missing.append("the reference qemu-ga 7.2 at \(referenceAgent) (qemu-guest-agent)") }
         if geteuid() != 0 { missing.append("root") }
@@ -53,7 +53,7 @@ extension Trait where Self == ConditionTrait {
     /// The trait of the `NeedsSystem` groups: they run where the machine has
     /// everything `SystemRequirements` lists; elsewhere they are skipped with
     /// what is missing, or fail with it under `QGA_TESTS_REQUIRE_SYSTEM=1`.
-    public static var systemRequirements: Self {
+    package static var systemRequirements: Self {
         .enabled(Comment(rawValue: SystemRequirements.missing.isEmpty ? "" : SystemRequirements.summary)) {
             if SystemRequirements.missing.isEmpty { return true }
             if SystemRequirements.required { throw SystemRequirements.Missing() }
