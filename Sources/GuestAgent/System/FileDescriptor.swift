@@ -4,7 +4,7 @@ import Glibc
 /// An open file descriptor, in the manner of swift-system's: typed options
 /// instead of C flags, every failure thrown as the `SystemError` of the call,
 /// EINTR retried here once and for all. It is a plain value: whoever opened
-/// it closes it (`closeAfter`).
+/// it closes it.
 ///
 /// Commands do not call these directly but through the machine's
 /// `SystemCalls`, so that tests can stand in for the kernel.
@@ -49,12 +49,6 @@ nonisolated package struct FileDescriptor: Hashable, Sendable {
 
     package func close() { _ = Glibc.close(rawValue) }
 
-    /// Runs `body`, then closes the descriptor whatever happened.
-    package func closeAfter<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
-        defer { close() }
-        return try body()
-    }
-
     /// One `read(2)` of up to `count` bytes, or `pread(2)` at `offset`.
     package func read(upTo count: Int, at offset: Int64? = nil) throws(SystemError) -> [UInt8] {
         let outcome = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(count, 1)) { buffer in
@@ -67,16 +61,6 @@ nonisolated package struct FileDescriptor: Hashable, Sendable {
             }
         }
         return try outcome.get()
-    }
-
-    /// Everything up to the end of the file, in 16 KiB reads.
-    package func readToEnd() throws(SystemError) -> [UInt8] {
-        var bytes: [UInt8] = []
-        while true {
-            let chunk = try read(upTo: 16 * 1024)
-            if chunk.isEmpty { return bytes }
-            bytes += chunk
-        }
     }
 
     /// One `write(2)`, or `pwrite(2)` at `offset`: the count written.
@@ -141,21 +125,13 @@ nonisolated package struct TrimmedRange: Equatable, Sendable {
     }
 }
 
-/// What `stat(2)` says of a path, as far as the agent asks.
+/// What `stat(2)` says of a path, as far as the agent asks: what it is.
 nonisolated package struct FileStatus: Equatable, Sendable {
     package enum Kind: Sendable { case regular, directory, other }
 
     package var kind: Kind
-    package var user: UInt32
-    package var group: UInt32
-    package var permissions: UInt32
 
-    package init(kind: Kind, user: UInt32 = 0, group: UInt32 = 0, permissions: UInt32 = 0) {
-        self.kind = kind
-        self.user = user
-        self.group = group
-        self.permissions = permissions
-    }
+    package init(kind: Kind) { self.kind = kind }
 }
 
 /// Path operations of the system layer (`stat`, `mkdir`, `chown`, `chmod`,
@@ -169,7 +145,7 @@ nonisolated enum PathCalls {
         case S_IFDIR: .directory
         default: .other
         }
-        return FileStatus(kind: kind, user: info.st_uid, group: info.st_gid, permissions: info.st_mode & 0o7777)
+        return FileStatus(kind: kind)
     }
 
     static func isExecutable(_ path: String) -> Bool {
