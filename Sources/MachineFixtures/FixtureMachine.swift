@@ -36,7 +36,7 @@ package struct FixtureClock: SystemCalls {
     package func setTime(seconds: Int, microseconds: Int) throws(SystemError) {
         let fd = try open(root + "/settimeofday", .writeOnly, options: [.create, .truncate], permissions: 0o644, in: nil)
         defer { close(fd) }
-        try fd.writeAll(Array("\(seconds) \(microseconds)\n".utf8))
+        _ = try write(fd, Array("\(seconds) \(microseconds)\n".utf8), at: nil)
     }
 }
 

@@ -30,7 +30,7 @@ struct GuestSetTime: @MainActor GuestAgentCommand {
                 throw QMPError("Invalid time" + (error.map { ": \($0)" } ?? ""))
             }
             do {
-                try agent.system.setTime(seconds: seconds, microseconds: microseconds)
+                try agent.system.calls.setTime(seconds: seconds, microseconds: microseconds)
             } catch {
                 throw QMPError("Failed to set time to guest: \(error)")
             }

@@ -77,12 +77,6 @@ nonisolated package struct FileDescriptor: Hashable, Sendable {
         return try outcome.get()
     }
 
-    /// Every byte, in as many writes as it takes.
-    package func writeAll(_ bytes: [UInt8]) throws(SystemError) {
-        var written = 0
-        while written < bytes.count { written += try write(Array(bytes[written...])) }
-    }
-
     /// FIFREEZE on a file of the filesystem (its mount point).
     package func freezeFilesystem() throws(SystemError) {
         try Self.retryingInterrupts { cglib_ioctl_none(rawValue, cglib_fifreeze) }

@@ -66,11 +66,6 @@ package struct SystemEnvironment: Sendable {
         }
         throw denied ? .permissionDenied : .noSuchFile
     }
-
-    /// Sets the system clock.
-    func setTime(seconds: Int, microseconds: Int) throws(SystemError) {
-        try calls.setTime(seconds: seconds, microseconds: microseconds)
-    }
 }
 
 /// What the agent learns about the machine from calls rather than files:

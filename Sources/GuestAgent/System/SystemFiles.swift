@@ -56,21 +56,14 @@ extension SystemEnvironment {
 
 /// The whole content of a file.
 func readFileBytes(_ path: String) throws(SystemError) -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw SystemError.current }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    // Not zeroed first: most files read here are a few hundred bytes.
-    let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 * 1024, alignment: 1)
-    defer { chunk.deallocate() }
+    let fd = try FileDescriptor.open(path, .readOnly)
+    defer { fd.close() }
+    // Most files read here are a few hundred bytes: one read holds them.
+    var bytes = try fd.read(upTo: 16 * 1024)
     while true {
-        let count = read(fd, chunk.baseAddress, chunk.count)
-        if count < 0 {
-            if errno == EINTR { continue }
-            throw SystemError.current
-        }
-        if count == 0 { return bytes }
-        bytes.append(contentsOf: chunk[..<count])
+        let chunk = try fd.read(upTo: 16 * 1024)
+        if chunk.isEmpty { return bytes }
+        bytes += chunk
     }
 }
 
