@@ -86,7 +86,7 @@ LINKINPUTS = $(LINKDIR)/hot-functions.txt $(LINKDIR)/relro.ld $(LINKDIR)/libstdc
 build: deps $(COMPAT)
 	@for input in $(LINKINPUTS); do [ .build/release/qemu-ga -nt $$input ] || rm -f .build/release/qemu-ga; done
 	PKG_CONFIG_PATH=$(abspath $(SYSROOT))/pkgconfig \
-		$(SWIFT) build -c release --static-swift-stdlib --product qemu-ga $(PORTABLE)
+		$(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath --product qemu-ga $(PORTABLE)
 
 $(SYSROOT)/.complete:
 	$(LINKDIR)/make-sysroot $(SYSROOT)
@@ -104,7 +104,7 @@ check-hot-functions: build
 # any agent built this way (bench/footprint.py, README "Footprint").
 footprint: build
 	PKG_CONFIG_PATH=$(abspath $(SYSROOT))/pkgconfig \
-		$(SWIFT) build -c release --static-swift-stdlib --product footprint-floor $(PORTABLE)
+		$(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath --product footprint-floor $(PORTABLE)
 	python3 bench/footprint.py --floor .build/release/footprint-floor .build/release/qemu-ga /usr/sbin/qemu-ga
 
 check-floor: build

@@ -101,7 +101,7 @@ let package = Package(
         ),
         // bench/footprint.py's floor: the runtime and libraries alone.
         .executableTarget(
-            name: "footprint-floor", dependencies: ["CGLib", "CUdev"], swiftSettings: [noStringProcessing],
+            name: "footprint-floor", dependencies: ["CGLib", "CUdev", "CArguments"], swiftSettings: [noStringProcessing],
             linkerSettings: [.unsafeFlags(releaseLinkFlags, .when(configuration: .release))]),
         // Fuzz targets: replay a corpus in ordinary builds; Tests/fuzz/run
         // builds them with -sanitize=fuzzer,address and -DFUZZING.

@@ -46,7 +46,7 @@ private struct Silent: @MainActor GuestAgentCommand {
 }
 
 private func makeAgent() -> GAState {
-    GAState(system: .host(), commands: CommandRegistry(registeredCommands + [ArgumentKinds.self, Failing.self, Silent.self]))
+    GAState(system: .host(), commands: CommandRegistry(registeredCommands + [CommandEntry(ArgumentKinds.self), CommandEntry(Failing.self), CommandEntry(Silent.self)]))
 }
 
 private func parse(_ text: String) -> JSONValue {

@@ -157,8 +157,8 @@ check "install without a binary does not build either" test ! -e "$tmp/swift-was
 check "install without a binary installs nothing" test ! -e "$tmp/root4"
 
 make --no-print-directory -n build >"$tmp/build.txt"
-check "make -n build builds the release qemu-ga with the static Swift runtime" \
-    grep -q 'swift build -c release --static-swift-stdlib --product qemu-ga' "$tmp/build.txt"
+check "make -n build builds the release qemu-ga with the static Swift runtime, no \$ORIGIN search path" \
+    grep -q 'swift build -c release --static-swift-stdlib --disable-local-rpath --product qemu-ga' "$tmp/build.txt"
 check "make -n build links it against the older glibc of the sysroot" \
     grep -q -- '-Xclang-linker -Xswiftc --sysroot=.*/.build-sysroot/bullseye' "$tmp/build.txt"
 

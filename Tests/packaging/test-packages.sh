@@ -202,6 +202,8 @@ check "the binary equals a stripped copy of $binary" same "$x/usr/sbin/qemu-ga" 
 # shipped agent has no way to be pointed at another machine.
 check "the packaged binary has no test switch (no QGA_SYSTEM_ROOT, no fixture machine)" \
     bash -c "! strings '$x/usr/sbin/qemu-ga' | grep -qE 'QGA_SYSTEM_ROOT|/settimeofday|Fixture'"
+check "the packaged binary searches no directory of its own for libraries (no RPATH/RUNPATH)" \
+    bash -c "! readelf -d '$x/usr/sbin/qemu-ga' | grep -qE 'RPATH|RUNPATH'"
 check "the packaged binary runs and reports swift-qemu-ga $version" \
     equal "$("$x/usr/sbin/qemu-ga" -V 2>&1 | sed -n 2p)" "swift-qemu-ga $version"
 if [ -x Tests/portability/check-floor ]; then

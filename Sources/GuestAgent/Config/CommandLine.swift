@@ -111,9 +111,9 @@ package enum AgentCommandLine {
                         action = .exit(status: 1, output: "")
                         break
                     }
-                    config[keyPath: field] = number
+                    field.set(&config, number)
                 case .list(let field):
-                    GAConfig.appendList(argument!, to: &config[keyPath: field])
+                    field.append(argument!, to: &config)
                 }
             }
             return action == nil
@@ -128,32 +128,37 @@ package enum AgentCommandLine {
     /// Calls `visit` with each option's short letter (`?` for an error) and
     /// argument until it returns false or the options end.
     private static func scan(_ arguments: [String], printErrors: Bool, _ visit: (Character, String?) -> Bool) {
-        let cArguments = arguments.map { strdup($0) }
-        let longNames = options.map { strdup($0.long) }
-        defer {
-            cArguments.forEach { free($0) }
-            longNames.forEach { free($0) }
-        }
-        var longOptions = zip(options, longNames).map { option, name in
+        // getopt's tables in plain buffers: arrays of C pointers or structs
+        // would each instantiate generic metadata, a sizeable part of the
+        // agent's start-up.
+        let argv = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: arguments.count + 1)
+        let longOptions = UnsafeMutablePointer<CGLib.option>.allocate(capacity: options.count + 1)
+        for (index, argument) in arguments.enumerated() { argv[index] = strdup(argument) }
+        argv[arguments.count] = nil
+        // Appended one by one: joined() is generic in the standard library,
+        // and its first call costs 100k instructions of metadata look-ups.
+        var shortOptions = ""
+        for (index, option) in options.enumerated() {
             let hasArgument: Int32 = switch option.argument {
             case .none: no_argument
             case .required: required_argument
             case .optional: optional_argument
             }
-            return CGLib.option(name: name, has_arg: hasArgument, flag: nil, val: option.code)
+            longOptions[index] = CGLib.option(name: strdup(option.long), has_arg: hasArgument, flag: nil, val: option.code)
+            guard !option.isLongOnly else { continue }
+            shortOptions.append(option.short)
+            shortOptions += String(repeating: ":", count: Int(hasArgument))
         }
-        longOptions.append(CGLib.option(name: nil, has_arg: 0, flag: nil, val: 0))
-        let shortOptions = options.filter { !$0.isLongOnly }.map { option in
-            switch option.argument {
-            case .none: "\(option.short)"
-            case .required: "\(option.short):"
-            case .optional: "\(option.short)::"
-            }
-        }.joined()
-        var argv = cArguments + [nil]
+        longOptions[options.count] = CGLib.option(name: nil, has_arg: 0, flag: nil, val: 0)
+        defer {
+            for index in 0..<arguments.count { free(argv[index]) }
+            for index in 0..<options.count { free(UnsafeMutablePointer(mutating: longOptions[index].name)) }
+            argv.deallocate()
+            longOptions.deallocate()
+        }
         cglib_reset_getopt(printErrors ? 1 : 0)
         while true {
-            let code = getopt_long(Int32(arguments.count), &argv, shortOptions, longOptions, nil)
+            let code = getopt_long(Int32(arguments.count), argv, shortOptions, longOptions, nil)
             if code == -1 { return }
             let argument = cglib_optarg().map { String(cString: $0) }
             if !visit(Character(Unicode.Scalar(UInt32(code)) ?? "?"), argument) { return }

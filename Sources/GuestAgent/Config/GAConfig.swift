@@ -56,23 +56,32 @@ package struct GAConfig: Equatable, Sendable {
         enum Value {
             /// A number of `unit`s (seconds, MiB), 0 or more; the last one
             /// given counts.
-            case number(WritableKeyPath<GAConfig, Int?>, unit: String)
+            case number(Field<Int?>, unit: String)
             /// Items separated by `,` or `;`; each one given adds to the list.
-            case list(WritableKeyPath<GAConfig, [String]?>)
+            case list(Field<[String]?>)
         }
 
         let key: String
         let value: Value
     }
 
+    /// One field of a configuration, read and written through closures
+    /// rather than a key path: the runtime builds each key path from mangled
+    /// type names the first time, a quarter of a million instructions at
+    /// every start for these seven.
+    struct Field<Value> {
+        let get: (GAConfig) -> Value
+        let set: (inout GAConfig, Value) -> Void
+    }
+
     static let ownSettings = [
-        OwnSetting(key: "thaw-after", value: .number(\.thawAfter, unit: "seconds")),
-        OwnSetting(key: "kill-hook-after", value: .number(\.killHookAfter, unit: "seconds")),
-        OwnSetting(key: "exec-timeout", value: .number(\.execTimeout, unit: "seconds")),
-        OwnSetting(key: "exclude-interfaces", value: .list(\.excludedInterfaces)),
-        OwnSetting(key: "exec-allow", value: .list(\.execAllow)),
-        OwnSetting(key: "open-allow", value: .list(\.openAllow)),
-        OwnSetting(key: "exec-output-budget", value: .number(\.execOutputBudget, unit: "MiB")),
+        OwnSetting(key: "thaw-after", value: .number(Field(get: { $0.thawAfter }, set: { $0.thawAfter = $1 }), unit: "seconds")),
+        OwnSetting(key: "kill-hook-after", value: .number(Field(get: { $0.killHookAfter }, set: { $0.killHookAfter = $1 }), unit: "seconds")),
+        OwnSetting(key: "exec-timeout", value: .number(Field(get: { $0.execTimeout }, set: { $0.execTimeout = $1 }), unit: "seconds")),
+        OwnSetting(key: "exclude-interfaces", value: .list(Field(get: { $0.excludedInterfaces }, set: { $0.excludedInterfaces = $1 }))),
+        OwnSetting(key: "exec-allow", value: .list(Field(get: { $0.execAllow }, set: { $0.execAllow = $1 }))),
+        OwnSetting(key: "open-allow", value: .list(Field(get: { $0.openAllow }, set: { $0.openAllow = $1 }))),
+        OwnSetting(key: "exec-output-budget", value: .number(Field(get: { $0.execOutputBudget }, set: { $0.execOutputBudget = $1 }), unit: "MiB")),
     ]
     static let defaultExecOutputBudget = 256
 
@@ -96,14 +105,6 @@ package struct GAConfig: Equatable, Sendable {
         list += names
     }
 
-    /// The same for one of our lists, which is set from then on, even
-    /// when `text` is empty (an empty allow list allows nothing).
-    static func appendList(_ text: String, to list: inout [String]?) {
-        var items = list ?? []
-        appendList(text, to: &items)
-        list = items
-    }
-
     /// Reads the keys of the `[general]` group that are present; booleans can
     /// only switch things on, as in qemu-ga.
     mutating func apply(_ file: KeyFile) throws(KeyFileError) {
@@ -119,9 +120,9 @@ package struct GAConfig: Equatable, Sendable {
         for setting in GAConfig.ownSettings {
             switch setting.value {
             case .number(let field, _):
-                if let number = try file.number(group, setting.key) { self[keyPath: field] = number }
+                if let number = try file.number(group, setting.key) { field.set(&self, number) }
             case .list(let field):
-                if let text = try file.string(group, setting.key) { GAConfig.appendList(text, to: &self[keyPath: field]) }
+                if let text = try file.string(group, setting.key) { field.append(text, to: &self) }
             }
         }
         if let stateDirectory = try file.string(group, "statedir") { self.stateDirectory = stateDirectory }
@@ -145,9 +146,9 @@ package struct GAConfig: Equatable, Sendable {
         for setting in GAConfig.ownSettings {
             switch setting.value {
             case .number(let field, _):
-                if let number = self[keyPath: field] { file.set(group, setting.key, integer: Int32(number)) }
+                if let number = field.get(self) { file.set(group, setting.key, integer: Int32(number)) }
             case .list(let field):
-                if let items = self[keyPath: field] { file.set(group, setting.key, string: items.joined(separator: ",")) }
+                if let items = field.get(self) { file.set(group, setting.key, string: items.joined(separator: ",")) }
             }
         }
         file.set(group, "statedir", string: stateDirectory)
@@ -168,5 +169,15 @@ extension KeyFile {
             throw KeyFileError(message: "Key file contains key “\(key)” in group “\(group)” which has a value that cannot be interpreted.")
         }
         return Int(value)
+    }
+}
+
+extension GAConfig.Field where Value == [String]? {
+    /// Adds a list to one of our lists, which is set from then on, even when
+    /// `text` is empty (an empty allow list allows nothing).
+    func append(_ text: String, to config: inout GAConfig) {
+        var items = get(config) ?? []
+        GAConfig.appendList(text, to: &items)
+        set(&config, items)
     }
 }

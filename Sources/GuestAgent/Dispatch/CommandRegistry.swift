@@ -1,52 +1,56 @@
 /// Every command the agent knows, in QEMU's schema order: `-b help` lists
 /// them in this order and `guest-info` in the reverse, as qemu-ga does.
-/// Adding a command is one line here.
-let registeredCommands: [any GuestAgentCommand.Type] = [
-    GuestSyncDelimited.self,
-    GuestSync.self,
-    GuestPing.self,
-    GuestGetTime.self,
-    GuestSetTime.self,
-    GuestInfo.self,
-    GuestShutdown.self,
-    GuestFileOpen.self,
-    GuestFileClose.self,
-    GuestFileRead.self,
-    GuestFileWrite.self,
-    GuestFileSeek.self,
-    GuestFileFlush.self,
-    GuestFsfreezeGetStatus.self,
-    GuestFsfreezeFreeze.self,
-    GuestFsfreezeFreezeList.self,
-    GuestFsfreezeThaw.self,
-    GuestFstrim.self,
-    GuestSuspendDisk.self,
-    GuestSuspendRam.self,
-    GuestSuspendHybrid.self,
-    GuestNetworkGetInterfaces.self,
-    GuestGetVcpus.self,
-    GuestSetVcpus.self,
-    GuestGetDisks.self,
-    GuestGetFsinfo.self,
-    GuestSetUserPassword.self,
-    GuestGetMemoryBlocks.self,
-    GuestSetMemoryBlocks.self,
-    GuestGetMemoryBlockInfo.self,
-    GuestExecStatus.self,
-    GuestExec.self,
-    GuestGetHostName.self,
-    GuestGetUsers.self,
-    GuestGetTimezone.self,
-    GuestGetOsinfo.self,
-    GuestSSHGetAuthorizedKeys.self,
-    GuestSSHAddAuthorizedKeys.self,
-    GuestSSHRemoveAuthorizedKeys.self,
-    GuestGetDiskstats.self,
-    GuestGetCpustats.self,
+/// Adding a command is one line here. Each entry is made from its concrete
+/// type, never from an `any GuestAgentCommand.Type`: such an existential
+/// needs the conformance's witness table, which the runtime instantiates
+/// (the protocol's associated types conform to the standard library's
+/// Decodable and Encodable), 46 of them with every start.
+let registeredCommands: [CommandEntry] = [
+    CommandEntry(GuestSyncDelimited.self),
+    CommandEntry(GuestSync.self),
+    CommandEntry(GuestPing.self),
+    CommandEntry(GuestGetTime.self),
+    CommandEntry(GuestSetTime.self),
+    CommandEntry(GuestInfo.self),
+    CommandEntry(GuestShutdown.self),
+    CommandEntry(GuestFileOpen.self),
+    CommandEntry(GuestFileClose.self),
+    CommandEntry(GuestFileRead.self),
+    CommandEntry(GuestFileWrite.self),
+    CommandEntry(GuestFileSeek.self),
+    CommandEntry(GuestFileFlush.self),
+    CommandEntry(GuestFsfreezeGetStatus.self),
+    CommandEntry(GuestFsfreezeFreeze.self),
+    CommandEntry(GuestFsfreezeFreezeList.self),
+    CommandEntry(GuestFsfreezeThaw.self),
+    CommandEntry(GuestFstrim.self),
+    CommandEntry(GuestSuspendDisk.self),
+    CommandEntry(GuestSuspendRam.self),
+    CommandEntry(GuestSuspendHybrid.self),
+    CommandEntry(GuestNetworkGetInterfaces.self),
+    CommandEntry(GuestGetVcpus.self),
+    CommandEntry(GuestSetVcpus.self),
+    CommandEntry(GuestGetDisks.self),
+    CommandEntry(GuestGetFsinfo.self),
+    CommandEntry(GuestSetUserPassword.self),
+    CommandEntry(GuestGetMemoryBlocks.self),
+    CommandEntry(GuestSetMemoryBlocks.self),
+    CommandEntry(GuestGetMemoryBlockInfo.self),
+    CommandEntry(GuestExecStatus.self),
+    CommandEntry(GuestExec.self),
+    CommandEntry(GuestGetHostName.self),
+    CommandEntry(GuestGetUsers.self),
+    CommandEntry(GuestGetTimezone.self),
+    CommandEntry(GuestGetOsinfo.self),
+    CommandEntry(GuestSSHGetAuthorizedKeys.self),
+    CommandEntry(GuestSSHAddAuthorizedKeys.self),
+    CommandEntry(GuestSSHRemoveAuthorizedKeys.self),
+    CommandEntry(GuestGetDiskstats.self),
+    CommandEntry(GuestGetCpustats.self),
     // The newest schema defines guest-get-load (10.0) before
     // guest-network-get-route (9.1).
-    GuestGetLoad.self,
-    GuestNetworkGetRoute.self,
+    CommandEntry(GuestGetLoad.self),
+    CommandEntry(GuestNetworkGetRoute.self),
 ]
 
 /// Why a command is disabled; the text ends the host's error,
@@ -65,8 +69,8 @@ package final class CommandRegistry {
     private let indexByName: [String: Int]
     private var disabled: [String: DisabledReason] = [:]
 
-    package init(_ commands: [any GuestAgentCommand.Type] = registeredCommands) {
-        entries = commands.map { CommandEntry($0) }
+    package init(_ entries: [CommandEntry] = registeredCommands) {
+        self.entries = entries
         indexByName = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.name, $0) })
     }
 
