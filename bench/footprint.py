@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
 """Where an idle agent's resident memory goes, per mapping and per ELF section.
 
-Usage: bench/footprint.py [--runs N] [--no-request] [--floor FLOOR] BINARY...
+Usage: bench/footprint.py [--runs N] [--no-request] [--wait SECONDS] [--floor FLOOR] BINARY...
 
 Starts each agent as bench/bench.py does (-m unix-listen on a fresh
 directory), sends one guest-sync-delimited (unless --no-request), waits
-200 ms, then reads /proc/PID/smaps (resident and anonymous kB per mapping,
-files grouped) and /proc/PID/pagemap (which pages of the binary's own
-sections are present, and which of them are private copies: the pages the
-loader's relocations or the program wrote). Page-table residency of clean
-file pages depends on where the kernel's fault-around windows (64 KiB,
-aligned in virtual addresses, so they move with the load address) fall: the
-figures are medians of --runs runs (default 7). Load-independent: no timing.
+1.5 s as bench.py does (ours gives its binary's clean pages back a second
+after the host last spoke; --wait changes it), then reads /proc/PID/smaps
+(resident and anonymous kB per mapping, files grouped) and
+/proc/PID/pagemap (which pages of the binary's own sections are present,
+and which of them are private copies: the pages the loader's relocations or
+the program wrote). Page-table residency of clean file pages depends on
+where the kernel's fault-around windows (64 KiB, aligned in virtual
+addresses, so they move with the load address) fall: the figures are
+medians of --runs runs (default 7). Load-independent: no timing.
 
 --floor FLOOR measures `footprint-floor` (built like qemu-ga: `make
 footprint`) first, without a request: a Swift program on GLib and libudev
@@ -30,7 +32,7 @@ import shutil
 import bisect
 
 
-def start(binary, request):
+def start(binary, request, wait):
     directory = tempfile.mkdtemp(prefix="qga-footprint.")
     path = os.path.join(directory, "sock")
     process = subprocess.Popen([binary, "-m", "unix-listen", "-p", path, "-t", directory,
@@ -51,7 +53,7 @@ def start(binary, request):
         reply = b""
         while not reply.endswith(b"\n"):
             reply += client.recv(100)
-    time.sleep(0.2)
+    time.sleep(wait)
     return process, client, directory
 
 
@@ -66,9 +68,9 @@ def sections(binary):
     return sorted(result)
 
 
-def measure(binary, request):
+def measure(binary, request, wait):
     binary = os.path.realpath(binary)
-    process, client, directory = start(binary, request)
+    process, client, directory = start(binary, request, wait)
     try:
         pid = process.pid
         mappings = collections.defaultdict(collections.Counter)
@@ -129,11 +131,12 @@ def main():
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--no-request", action="store_true")
     parser.add_argument("--floor")
+    parser.add_argument("--wait", type=float, default=1.5, help="seconds idle before measuring")
     parser.add_argument("binaries", nargs="+")
     options = parser.parse_args()
     measured = [(options.floor, False)] if options.floor else []
     for binary, request in measured + [(binary, not options.no_request) for binary in options.binaries]:
-        runs = [measure(binary, request) for _ in range(options.runs)]
+        runs = [measure(binary, request, options.wait) for _ in range(options.runs)]
         med = lambda values: int(statistics.median(values))
         print("== %s (medians of %d runs)" % (binary, options.runs))
         for key in ("VmRSS", "RssAnon", "RssFile"):

@@ -91,16 +91,22 @@ static inline void cglib_exec_child_setup(gpointer merge_stderr) {
     if (merge_stderr) dup2(1, 2);
 }
 
-/* The program's pages that start-up alone needed (the dynamic loader's
-   relocation table, code and tables run or read once) stay mapped, and
-   counted as resident, for the agent's whole life although it never touches
-   them again. This unmaps them: every page of the program's segments that
-   are never written (read-only and code; the binary has no text
-   relocations), whole pages only, so none of the pages the loader relocated
-   (RELRO, data) is touched. They are clean page-cache pages: a later access
-   maps the same page again with a minor fault. The program headers come
-   from the auxiliary vector, the load address from PT_PHDR. Not under a
-   debugger: the breakpoints it wrote into code pages would go with them. */
+/* Gives back the program's pages that are never written: every page of its
+   read-only and code segments (the binary has no text relocations), whole
+   pages only, so none of the pages the loader relocated (RELRO, data) is
+   touched. Mapped, they count as the agent's resident memory for as long as
+   it lives although an idle agent does not use them: the dynamic loader's
+   relocation table and what start-up alone ran, and later the code and
+   constant data of requests long answered. They are clean page-cache pages:
+   the next access maps the same page again with a minor fault.
+
+   It runs as a GLib idle callback, the last thing the main loop does before
+   it waits, and keeps the two pages its own code is on: no code of the
+   program runs after it, so nothing is mapped again (with the kernel's
+   fault-around, every page run would bring back 64 KiB around it). The
+   program headers come from the auxiliary vector, the load address from
+   PT_PHDR. Not under a debugger: the breakpoints it wrote into code pages
+   would go with them. */
 static inline int cglib_is_traced(void) {
     FILE *status = fopen("/proc/self/status", "re");
     char line[128];
@@ -112,27 +118,49 @@ static inline int cglib_is_traced(void) {
     fclose(status);
     return traced;
 }
-static inline void cglib_release_start_up_pages(void) {
-    if (cglib_is_traced()) return;
+static inline void cglib_release_pages(uintptr_t start, uintptr_t end, uintptr_t page) {
+    start = (start + page - 1) & ~(page - 1);
+    end &= ~(page - 1);
+    if (end > start) madvise((void *)start, end - start, MADV_DONTNEED);
+}
+static gboolean cglib_release_clean_pages(gpointer unused) {
+    (void)unused;
+    if (cglib_is_traced()) return G_SOURCE_REMOVE;
     const Elf64_Phdr *headers = (const Elf64_Phdr *)getauxval(AT_PHDR);
     unsigned long count = getauxval(AT_PHNUM);
-    long page = sysconf(_SC_PAGESIZE);
-    uintptr_t base = 0;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t base = 0, self = (uintptr_t)&cglib_release_clean_pages & ~(page - 1);
+    /* The ranges are read first: the program headers lie in a page that
+       goes too. */
+    uintptr_t ranges[16][2];
+    unsigned long used = 0;
     int found = 0;
-    if (!headers || page <= 0) return;
+    if (!headers || page == 0 || page > (1 << 20)) return G_SOURCE_REMOVE;
     for (unsigned long i = 0; i < count; i++) {
         if (headers[i].p_type == PT_PHDR) { base = (uintptr_t)headers - headers[i].p_vaddr; found = 1; }
     }
-    if (!found) return;
-    for (unsigned long i = 0; i < count; i++) {
-        const Elf64_Phdr *segment = &headers[i];
-        if (segment->p_type != PT_LOAD || (segment->p_flags & PF_W)) continue;
-        uintptr_t start = base + segment->p_vaddr;
-        uintptr_t end = start + segment->p_memsz;
-        start = (start + page - 1) & ~(uintptr_t)(page - 1);
-        end &= ~(uintptr_t)(page - 1);
-        if (end > start) madvise((void *)start, end - start, MADV_DONTNEED);
+    if (!found) return G_SOURCE_REMOVE;
+    for (unsigned long i = 0; i < count && used < 16; i++) {
+        if (headers[i].p_type != PT_LOAD || (headers[i].p_flags & PF_W)) continue;
+        ranges[used][0] = base + headers[i].p_vaddr;
+        ranges[used][1] = ranges[used][0] + headers[i].p_memsz;
+        used++;
     }
+    /* Nor may the compiler go back to the headers for them. */
+    __asm__ volatile("" ::: "memory");
+    for (unsigned long i = 0; i < used; i++) {
+        uintptr_t start = ranges[i][0], end = ranges[i][1];
+        if (self + 2 * page <= start || self >= end) {
+            cglib_release_pages(start, end, page);
+        } else {
+            cglib_release_pages(start, self, page);
+            cglib_release_pages(self + 2 * page, end, page);
+        }
+    }
+    return G_SOURCE_REMOVE;
+}
+static inline void cglib_release_clean_pages_when_idle(void) {
+    g_idle_add_full(G_PRIORITY_LOW, cglib_release_clean_pages, NULL, NULL);
 }
 
 #endif

@@ -25,6 +25,6 @@ guard listener >= 0, bound == 0, listen(listener, 1) == 0 else {
     exit(1)
 }
 // As the agent does before its main loop: the start-up pages go.
-cglib_release_start_up_pages()
+cglib_release_clean_pages_when_idle()
 g_main_loop_run(g_main_loop_new(nil, 0))
 udev_unref(udev)

@@ -187,6 +187,50 @@ struct DaemonProcessTests {
         #expect(agent.statusText == "exit status 0", "\(kind) after signal \(signal): \(agent.statusText); \(agent.log)")
     }
 
+    /// What the agent does to be light when idle (README "Footprint"): a
+    /// second after the host last spoke, its binary's code and constant data
+    /// are no longer mapped but for a few pages (the release's own, call
+    /// stubs; 16 KiB in the release build), where a request leaves a
+    /// megabyte; a request maps what it runs again, and the next quiet gives
+    /// that back too.
+    @Test("An idle agent gives back its binary's clean pages (better)")
+    func anIdleAgentGivesBackItsCleanPages() throws {
+        let binary = try AgentBinary.ours.path()
+        try withAgent { agent throws in
+            for round in 1...2 {
+                agent.expectAnswersSync()
+                var resident: Int?
+                let released = poll(timeout: .seconds(30)) {
+                    resident = Self.cleanResidentKiB(of: agent.pid, binary: binary)
+                    return (resident ?? .max) <= 128
+                }
+                #expect(released, "round \(round): \(resident.map { "\($0) KiB" } ?? "no mapping of \(binary)") still mapped")
+            }
+        }
+    }
+
+    /// Resident KiB of the file's own pages (not the private copies the
+    /// loader's relocations made) in the mappings of `binary` that are
+    /// never written, as /proc/PID/smaps counts them; nil if there are none.
+    static func cleanResidentKiB(of pid: pid_t, binary: String) -> Int? {
+        guard let resolved = realpath(binary, nil) else { return nil }
+        defer { free(resolved) }
+        let path = String(cString: resolved)
+        let smaps = String(decoding: readFile("/proc/\(pid)/smaps") ?? [], as: UTF8.self)
+        var total: Int?
+        var counting = false
+        for line in smaps.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if let range = fields.first, range.contains("-"), !range.hasSuffix(":") {
+                counting = fields.count >= 6 && fields[5] == path && !fields[1].contains("w")
+            } else if counting, fields.count >= 2, let kib = Int(fields[1]) {
+                if fields[0] == "Rss:" { total = (total ?? 0) + kib }
+                if fields[0] == "Anonymous:" { total = (total ?? 0) - kib }
+            }
+        }
+        return total
+    }
+
     // MARK: -d
 
     /// The daemon writes `<its pid>\n`, keeps the file locked, answers, and

@@ -123,8 +123,11 @@ def returned(reply):
     return reply["return"]
 
 
-def exec_and_wait(client, path, args=(), capture=True, timeout=60):
+def exec_and_wait(client, path, args=(), capture=True, timeout=60, quiet=0):
+    """Runs a program in the guest and polls its status until it exits;
+    `quiet` seconds pass before the first poll."""
     pid = returned(client.request("guest-exec", {"path": path, "arg": list(args), "capture-output": capture}))["pid"]
+    time.sleep(quiet)
     deadline = time.time() + timeout
     while time.time() < deadline:
         status = returned(client.request("guest-exec-status", {"pid": pid}))

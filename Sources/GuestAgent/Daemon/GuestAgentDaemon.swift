@@ -166,8 +166,9 @@ package enum GuestAgentDaemon {
                 g_main_loop_quit(loop)
             }
         }
-        // Start-up is over: what it alone touched need not stay resident.
-        cglib_release_start_up_pages()
+        let pageRelease = CleanPageRelease(isFrozen: { agent.isFrozen })
+        agent.afterInput = { pageRelease.hostSpoke() }
+        pageRelease.startUpDone()
         g_main_loop_run(loop)
 
         notifier?.send("STOPPING=1")

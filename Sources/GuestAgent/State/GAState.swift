@@ -38,6 +38,9 @@ package final class GAState {
     }
     /// Where input comes from and replies go: `channel`, or a test's stand-in.
     private var host: (any HostChannel)?
+    /// Called once each chunk of the host's input is answered: the daemon
+    /// counts the host's quiet from there (`CleanPageRelease`).
+    var afterInput: (() -> Void)?
 
     /// Answers the input of `host` and sends it the replies.
     func attach(_ host: (any HostChannel)?) {
@@ -155,6 +158,7 @@ package final class GAState {
             answer(output, into: &replies)
         }
         if !replies.isEmpty { host?.send(replies) }
+        afterInput?()
     }
 
     /// Answers one request or parse error: its response line goes to the end
