@@ -192,17 +192,20 @@ struct DaemonProcessTests {
     /// are no longer mapped but for a few pages (the release's own, call
     /// stubs; 16 KiB in the release build), where a request leaves a
     /// megabyte; a request maps what it runs again, and the next quiet gives
-    /// that back too.
+    /// that back too. A sanitizer's runtime is in the binary and runs
+    /// whenever GLib allocates or polls: 520 KiB stay mapped then, against
+    /// 2.6-2.9 MB after a request.
     @Test("An idle agent gives back its binary's clean pages (better)")
     func anIdleAgentGivesBackItsCleanPages() throws {
         let binary = try AgentBinary.ours.path()
+        let limit = builtWithSanitizer ? 1024 : 128
         try withAgent { agent throws in
             for round in 1...2 {
                 agent.expectAnswersSync()
                 var resident: Int?
                 let released = poll(timeout: .seconds(30)) {
                     resident = Self.cleanResidentKiB(of: agent.pid, binary: binary)
-                    return (resident ?? .max) <= 128
+                    return (resident ?? .max) <= limit
                 }
                 #expect(released, "round \(round): \(resident.map { "\($0) KiB" } ?? "no mapping of \(binary)") still mapped")
             }

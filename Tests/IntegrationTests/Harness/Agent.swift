@@ -274,6 +274,9 @@ extension Agent {
 /// (Tests/sanitizers/run), whose quarantine keeps freed memory on purpose:
 /// memory bounds cannot be checked then.
 let builtWithAddressSanitizer = dlsym(dlopen(nil, RTLD_NOW), "__asan_init") != nil
+/// Built with either sanitizer: its runtime is then part of the agent's
+/// binary, and the libraries call into it (malloc, poll).
+let builtWithSanitizer = builtWithAddressSanitizer || dlsym(dlopen(nil, RTLD_NOW), "__tsan_init") != nil
 
 /// Runs `body` with a fresh agent and always `finish`es it (alive check,
 /// sync check, SIGTERM, temporary directory removed).
