@@ -18,8 +18,8 @@ char **qga_argv(void) { return saved_argv; }
 
 /* The Swift runtime's own versions of these two (CommandLine.cpp in the
    static libswiftCore.a) find argv at start-up by scanning /proc/self/maps
-   with sscanf: some 60 us and a dozen page faults on every start, for
-   arguments glibc hands the initializers anyway. Defined here, the linker
+   with sscanf: some 60 us of CPU on every start, for arguments glibc hands
+   the initializers anyway. Defined here, the linker
    never takes that object from the archive, and CommandLine.arguments is the
    saved argv (unless a program overrides it, as the runtime allows). */
 static char **override_argv;
