@@ -166,7 +166,8 @@ package enum GuestAgentDaemon {
                 g_main_loop_quit(loop)
             }
         }
-        let pageRelease = CleanPageRelease(isFrozen: { agent.isFrozen })
+        // Unowned: the agent holds the release, through afterInput.
+        let pageRelease = CleanPageRelease(isFrozen: { [unowned agent] in agent.isFrozen })
         agent.afterInput = { pageRelease.hostSpoke() }
         pageRelease.startUpDone()
         g_main_loop_run(loop)
