@@ -11,7 +11,7 @@ package struct ChannelError: Error, CustomStringConvertible {
     }
 
     init(_ message: String, errno: Int32) {
-        description = "\(message): \(SystemError.current)"
+        description = "\(message): \(SystemError(errno: errno))"
         isPermanent = false
     }
 }

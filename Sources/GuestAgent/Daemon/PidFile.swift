@@ -50,7 +50,7 @@ struct PidFileError: Error, CustomStringConvertible {
     let description: String
 
     init(_ message: String, errno: Int32, closing fd: Int32? = nil) {
-        description = "\(message): \(SystemError.current)"
+        description = "\(message): \(SystemError(errno: errno))"
         if let fd { close(fd) }
     }
 }
