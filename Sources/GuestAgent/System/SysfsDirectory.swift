@@ -16,7 +16,7 @@ final class SysfsDirectory {
         fd = try calls.open(system.path(path), .readOnly, options: .directory, permissions: 0, in: nil)
     }
 
-    isolated deinit { calls.close(fd) }
+    nonisolated deinit { calls.close(fd) }
 
     /// The attribute file `name`, opened for `mode`.
     func attribute(_ name: String, _ mode: FileDescriptor.AccessMode) throws(SystemError) -> SysfsAttribute {
@@ -53,7 +53,7 @@ final class SysfsAttribute {
         self.fd = fd
     }
 
-    isolated deinit { calls.close(fd) }
+    nonisolated deinit { calls.close(fd) }
 
     /// One `pread` of up to `count` bytes at offset 0.
     func read(count: Int) throws(SystemError) -> [UInt8] {
