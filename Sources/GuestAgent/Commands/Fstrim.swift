@@ -32,12 +32,14 @@ struct GuestFstrim: @MainActor GuestAgentCommand {
             }
             result.trimmed = Int64(bitPattern: range.trimmed)
             result.minimum = Int64(bitPattern: range.minimum)
-        } catch .open(let error) {
-            result.error = "failed to open: \(error)"
         } catch {
-            guard case .call(let error) = error else { return result }
-            result.error = error == .inappropriateControl || error == .notSupported
-                ? "trim not supported" : "failed to trim: \(error)"
+            switch error {
+            case .open(let error):
+                result.error = "failed to open: \(error)"
+            case .call(let error):
+                result.error = error == .inappropriateControl || error == .notSupported
+                    ? "trim not supported" : "failed to trim: \(error)"
+            }
         }
         return result
     }
