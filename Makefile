@@ -83,10 +83,14 @@ PORTABLE = -Xswiftc -Xclang-linker -Xswiftc --sysroot=$(abspath $(SYSROOT)) \
 # binary goes, so that swift build links it again.
 LINKINPUTS = $(LINKDIR)/hot-functions.txt $(LINKDIR)/relro.ld $(LINKDIR)/libstdc++.so $(COMPAT)
 
+# Builds release product $(1) linked as the shipped binary is (static Swift
+# runtime, the sysroot's GLib and libudev, no $ORIGIN library path).
+release_build = PKG_CONFIG_PATH=$(abspath $(SYSROOT))/pkgconfig \
+	$(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath --product $(1) $(PORTABLE)
+
 build: deps $(COMPAT)
 	@for input in $(LINKINPUTS); do [ .build/release/qemu-ga -nt $$input ] || rm -f .build/release/qemu-ga; done
-	PKG_CONFIG_PATH=$(abspath $(SYSROOT))/pkgconfig \
-		$(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath --product qemu-ga $(PORTABLE)
+	$(call release_build,qemu-ga)
 
 $(SYSROOT)/.complete:
 	$(LINKDIR)/make-sysroot $(SYSROOT)
@@ -103,8 +107,7 @@ check-hot-functions: build
 # Where the idle agent's memory goes, beside qemu-ga 7.2 and the floor under
 # any agent built this way (bench/footprint.py, README "Footprint").
 footprint: build
-	PKG_CONFIG_PATH=$(abspath $(SYSROOT))/pkgconfig \
-		$(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath --product footprint-floor $(PORTABLE)
+	$(call release_build,footprint-floor)
 	python3 bench/footprint.py --floor .build/release/footprint-floor .build/release/qemu-ga /usr/sbin/qemu-ga
 
 check-floor: build
